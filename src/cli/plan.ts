@@ -1,0 +1,147 @@
+/**
+ * `cplauncher plan`: what `run` would do, without touching anything.
+ *
+ * @module
+ */
+import { type Command, Option } from "@commander-js/extra-typings";
+import { type Anchor, type Config, formatDuration, loadConfig } from "../config/mod.ts";
+import { type CommandContext, configOption, resolveConfigPath } from "./program.ts";
+
+/** Target operating system of a plan. */
+export type PlanPlatform = "linux" | "windows";
+
+/** One anchor in a plan. */
+export interface AnchorPlan {
+  readonly name: string;
+  readonly kind: Anchor["kind"];
+  /** Human-readable steps `run` takes to resolve the anchor. */
+  readonly steps: readonly string[];
+  readonly anchor: Anchor;
+}
+
+/** One workload in a plan. */
+export interface WorkloadPlan {
+  readonly name: string;
+  readonly anchor: string;
+  readonly command: readonly string[];
+  readonly cwd?: string;
+  readonly envKeys: readonly string[];
+  readonly launch: string;
+  readonly restart: string;
+  readonly probes: readonly string[];
+  readonly port?: number;
+}
+
+/** What `run` would do with a config. */
+export interface RunPlan {
+  readonly platform: PlanPlatform;
+  readonly anchors: readonly AnchorPlan[];
+  readonly workloads: readonly WorkloadPlan[];
+}
+
+function anchorSteps(anchor: Anchor, platform: PlanPlatform): string[] {
+  switch (anchor.kind) {
+    case "selector": {
+      const node = anchor.node ? ` on node ${anchor.node}` : "";
+      const domain = platform === "windows"
+        ? "map the pod IP to its compartment (HCN endpoint → namespace id; fallback: scan compartments)"
+        : "find the network namespace that owns the pod IP";
+      return [
+        `watch pods in namespace ${anchor.namespace} matching ${anchor.selector}${node}`,
+        `pick ${anchor.pick} among Ready pods with an IP, for up to ${
+          formatDuration(anchor.timeoutMs)
+        }`,
+        domain,
+        "wait until the IP is configured and up there",
+      ];
+    }
+    case "netns":
+      return [`open network namespace ${anchor.netns} (Linux)`];
+    case "compartment":
+      return [`use compartment ${anchor.compartment} (Windows), checked to exist`];
+  }
+}
+
+function launchStep(config: Config, name: string, platform: PlanPlatform): string {
+  const workload = config.workloads[name];
+  if (platform === "linux") {
+    return "setns(CLONE_NEWNET) on the main thread, spawn, restore; verify child netns inode";
+  }
+  return workload.windows.strategy === "job"
+    ? "job object with the anchor's compartment (SetJobCompartmentId), CreateProcessW into the job; verify"
+    : `plain CreateProcessW with ${workload.windows.compartmentEnv}=<id> (workload switches its own threads)`;
+}
+
+/** Builds the plan for `config` on `platform`. Pure: reads nothing, contacts nothing. */
+export function buildPlan(config: Config, platform: PlanPlatform): RunPlan {
+  return {
+    platform,
+    anchors: Object.entries(config.anchors).map(([name, anchor]) => ({
+      name,
+      kind: anchor.kind,
+      steps: anchorSteps(anchor, platform),
+      anchor,
+    })),
+    workloads: Object.entries(config.workloads).map(([name, w]) => ({
+      name,
+      anchor: w.anchor,
+      command: w.command,
+      ...(w.cwd ? { cwd: w.cwd } : {}),
+      envKeys: Object.keys(w.env),
+      launch: launchStep(config, name, platform),
+      restart: w.restart.policy === "never"
+        ? "never"
+        : `${w.restart.policy}, backoff ${formatDuration(w.restart.backoff.initial)}..${
+          formatDuration(w.restart.backoff.max)
+        }`,
+      probes: Object.entries(w.probes).filter(([, p]) => p).map(([kind, p]) =>
+        `${kind}: ${
+          p!.http ? `http :${p!.http.port}${p!.http.path}` : `tcp :${p!.tcp!.port}`
+        } every ${formatDuration(p!.period)}`
+      ),
+      ...(w.port !== undefined ? { port: w.port } : {}),
+    })),
+  };
+}
+
+/** Renders a plan for people. */
+export function formatPlan(plan: RunPlan): string {
+  const lines = [`platform: ${plan.platform}`, "anchors:"];
+  for (const anchor of plan.anchors) {
+    lines.push(`  ${anchor.name} (${anchor.kind})`);
+    anchor.steps.forEach((step, i) => lines.push(`    ${i + 1}. ${step}`));
+  }
+  lines.push("workloads:");
+  for (const w of plan.workloads) {
+    lines.push(`  ${w.name} → anchor ${w.anchor}`);
+    lines.push(`    command: ${JSON.stringify(w.command)}${w.cwd ? ` in ${w.cwd}` : ""}`);
+    if (w.envKeys.length > 0) lines.push(`    env: ${w.envKeys.join(", ")}`);
+    lines.push(`    launch: ${w.launch}`);
+    if (w.port !== undefined) lines.push(`    verify: listening on :${w.port} inside the anchor`);
+    lines.push(`    restart: ${w.restart}`);
+    for (const probe of w.probes) lines.push(`    probe ${probe}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Installs `plan`. */
+export function planCommand(program: Command, context: () => CommandContext): void {
+  program.command("plan")
+    .description("show what run would do (anchors, resolution, workloads, launch strategy)")
+    .addOption(configOption())
+    .addOption(
+      new Option("--output <format>", "output format").choices(["text", "json"] as const).default(
+        "text" as const,
+      ),
+    )
+    .addOption(
+      new Option("--platform <os>", "plan for this OS").choices(["linux", "windows"] as const),
+    )
+    .action(async (options) => {
+      const config = await loadConfig(resolveConfigPath(options.config));
+      const platform = options.platform ?? (Deno.build.os === "windows" ? "windows" : "linux");
+      const plan = buildPlan(config, platform);
+      const { io } = context();
+      io.out(options.output === "json" ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+    });
+}

@@ -1,0 +1,165 @@
+/**
+ * The `cplauncher` command line: argument parsing and dispatch. Each command lives in its
+ * own module; this one wires them to commander and turns failures into exit codes.
+ *
+ * @module
+ */
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import type { LogLevel } from "@logtape/logtape";
+import { ConfigError, formatIssue } from "../config/mod.ts";
+import { LOG_LEVELS, setupLogging } from "../log/mod.ts";
+import { CliError, EXIT_INTERNAL, EXIT_USAGE } from "./exit_codes.ts";
+import { type Io, stdio } from "./io.ts";
+import { planCommand } from "./plan.ts";
+import { schemaCommand } from "./schema.ts";
+import { validateCommand } from "./validate.ts";
+import { VERSION } from "../version.ts";
+
+/** Global options shared by every command. */
+export interface GlobalOptions {
+  readonly logFormat: "text" | "json";
+  readonly logLevel: LogLevel;
+}
+
+/** A command's handler receives its options and the IO to print with. */
+export interface CommandContext {
+  /** Where to print. */
+  readonly io: Io;
+  /** Options given before the command name. */
+  readonly global: GlobalOptions;
+  /** Sets the process exit code without throwing (e.g. a workload's own code). */
+  setExitCode(code: number): void;
+}
+
+/** `-c/--config`: default `$CPLAUNCHER_CONFIG`, then `./compartments.yaml`. */
+export function configOption(): Option<"-c, --config <file>", undefined, undefined, string> {
+  return new Option(
+    "-c, --config <file>",
+    "config file (default: $CPLAUNCHER_CONFIG or ./compartments.yaml)",
+  );
+}
+
+/** The config path a command should use. */
+export function resolveConfigPath(flag: string | undefined): string {
+  return flag ?? Deno.env.get("CPLAUNCHER_CONFIG") ?? "compartments.yaml";
+}
+
+/** Single-dash long flags the k2s launcher used, accepted for drop-in compatibility. */
+const K2S_SPELLINGS: Record<string, string> = {
+  "-label": "--label",
+  "-namespace": "--namespace",
+  "-label-timeout": "--timeout",
+  "-timeout": "--timeout",
+  "-node": "--node",
+  "-kubeconfig": "--kubeconfig",
+};
+
+/** Rewrites k2s-style `-label x` into `--label x` before commander sees it (up to `--`). */
+export function normalizeArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  let passthrough = false;
+  for (const arg of args) {
+    if (passthrough || arg === "--") {
+      passthrough = true;
+      out.push(arg);
+      continue;
+    }
+    const [flag, value] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("="))]
+      : [arg, ""];
+    out.push(Object.hasOwn(K2S_SPELLINGS, flag) ? K2S_SPELLINGS[flag] + value : arg);
+  }
+  return out;
+}
+
+/** Extra commands contributed by later layers (run, exec, compartments, render). */
+export type CommandInstaller = (program: Command, context: () => CommandContext) => void;
+
+const installers: CommandInstaller[] = [];
+
+/** Registers more commands on the program (used by the command modules). */
+export function addCommands(installer: CommandInstaller): void {
+  installers.push(installer);
+}
+
+/**
+ * Runs the CLI with `args` and returns the exit code. Never throws: every failure becomes a
+ * one-line message on stderr and an exit code.
+ */
+export async function main(args: readonly string[], io: Io = stdio()): Promise<number> {
+  let exitCode = 0;
+  let context: CommandContext | undefined;
+  const program = new Command()
+    .name("cplauncher")
+    .description(
+      "Start unmodified native processes inside a Kubernetes anchor pod's network compartment (Windows) or network namespace (Linux).",
+    )
+    .version(VERSION, "-V, --version")
+    .addOption(
+      new Option("--log-format <format>", "format of the launcher's own logs").choices(
+        ["text", "json"] as const,
+      ).default("text" as const),
+    )
+    .addOption(
+      new Option("--log-level <level>", "lowest log level written").choices(LOG_LEVELS).default(
+        "info" as const,
+      ),
+    )
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.out(text),
+      writeErr: (text) => io.err(text),
+      outputError: () => {}, // reported below as one line
+    })
+    .hook("preAction", async (thisCommand) => {
+      const opts = thisCommand.opts();
+      const global: GlobalOptions = { logFormat: opts.logFormat, logLevel: opts.logLevel };
+      context = { io, global, setExitCode: (code) => exitCode = code };
+      await setupLogging({ format: global.logFormat, level: global.logLevel, write: io.errBytes });
+    });
+  const ctx = () => {
+    if (!context) throw new Error("command context used before the preAction hook");
+    return context;
+  };
+
+  validateCommand(program, ctx);
+  schemaCommand(program, ctx);
+  planCommand(program, ctx);
+  for (const install of installers) install(program, ctx);
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput({
+      writeOut: (text) => io.out(text),
+      writeErr: (text) => io.err(text),
+      outputError: () => {},
+    });
+  }
+
+  try {
+    await program.parseAsync(normalizeArgs(args), { from: "user" });
+    return exitCode;
+  } catch (error) {
+    return report(error, io);
+  }
+}
+
+function report(error: unknown, io: Io): number {
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) return 0; // --help, --version
+    io.err(`cplauncher: ${error.message.replace(/^error: /, "")}\n`);
+    return EXIT_USAGE;
+  }
+  if (error instanceof ConfigError) {
+    for (const issue of error.issues) io.err(`${formatIssue(issue)}\n`);
+    const n = error.issues.length;
+    if (n > 1) io.err(`${n} errors\n`);
+    return EXIT_USAGE;
+  }
+  if (error instanceof CliError) {
+    io.err(`cplauncher: ${error.message}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.err(`cplauncher: internal error: ${message.split("\n")[0]}\n`);
+  return EXIT_INTERNAL;
+}

@@ -1,0 +1,52 @@
+/**
+ * Positioned config errors: `file:line:col: field.path: message`.
+ *
+ * @module
+ */
+
+/** One problem in a config file, positioned like a compiler diagnostic. */
+export interface ConfigIssue {
+  /** File name as given by the user (or `<string>` for in-memory text). */
+  readonly file: string;
+  /** 1-based line. */
+  readonly line: number;
+  /** 1-based column. */
+  readonly column: number;
+  /** Dotted field path (`workloads.albums.port`), or `(document)` for the file as a whole. */
+  readonly path: string;
+  /** What is wrong, in one line. */
+  readonly message: string;
+}
+
+/** Formats an issue as `file:line:col: path: message`. */
+export function formatIssue(issue: ConfigIssue): string {
+  return `${issue.file}:${issue.line}:${issue.column}: ${issue.path}: ${issue.message}`;
+}
+
+/** Thrown by {@linkcode loadConfig} and friends when a config is invalid. */
+export class ConfigError extends Error {
+  /** Every problem found, in file order. */
+  readonly issues: readonly ConfigIssue[];
+
+  /** Creates an error carrying `issues` (at least one). */
+  constructor(issues: readonly ConfigIssue[]) {
+    super(issues.map(formatIssue).join("\n"));
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** Renders a field path (`["workloads", "a b", 0]`) as `workloads."a b"[0]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "(document)";
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else {
+      const text = String(part);
+      const plain = /^[A-Za-z0-9_-]+$/.test(text) ? text : JSON.stringify(text);
+      out += out === "" ? plain : `.${plain}`;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,85 @@
+/**
+ * Logging setup. Library modules only call `getLogger(["cplauncher", …])`; the CLI (or a
+ * script using the library) decides where records go by calling {@linkcode setupLogging}.
+ *
+ * @module
+ */
+import {
+  configure,
+  getJsonLinesFormatter,
+  type LogLevel,
+  type LogRecord,
+  reset,
+  type Sink,
+} from "@logtape/logtape";
+
+/** Output format of the launcher's own log records. */
+export type LogFormat = "text" | "json";
+
+/** Log levels accepted on the command line. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+
+/** Options for {@linkcode setupLogging}. */
+export interface LoggingOptions {
+  /** `text` (human) or `json` (one object per line). */
+  readonly format?: LogFormat;
+  /** Lowest level written. */
+  readonly level?: LogLevel;
+  /** Where bytes go; standard error by default. */
+  readonly write?: (bytes: Uint8Array) => void;
+}
+
+const encoder = new TextEncoder();
+
+function renderMessage(record: LogRecord): string {
+  return record.message.map((part) => typeof part === "string" ? part : renderValue(part))
+    .join("");
+}
+
+function renderValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.message;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** `12:00:01.123 INFO  kube: resolved anchor albums → pod …`. */
+function textLine(record: LogRecord): string {
+  const time = new Date(record.timestamp).toISOString().slice(11, 23);
+  const level = record.level.toUpperCase().padEnd(5);
+  const category = record.category.slice(1).join(".") || record.category.join(".");
+  return `${time} ${level} ${category}: ${renderMessage(record)}\n`;
+}
+
+/**
+ * Sends all `cplauncher` log records to standard error (synchronously, so nothing is lost
+ * when the process exits right after logging).
+ */
+export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
+  const write = options.write ?? ((bytes: Uint8Array) => writeAll(Deno.stderr, bytes));
+  const json = getJsonLinesFormatter({ properties: "flatten", message: "rendered" });
+  const format = options.format === "json" ? json : textLine;
+  const sink: Sink = (record) => write(encoder.encode(format(record)));
+  await configure({
+    reset: true,
+    sinks: { stderr: sink },
+    loggers: [
+      { category: ["cplauncher"], lowestLevel: options.level ?? "info", sinks: ["stderr"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+    ],
+  });
+}
+
+/** Undoes {@linkcode setupLogging}. */
+export async function teardownLogging(): Promise<void> {
+  await reset();
+}
+
+/** Writes every byte, looping over short writes. */
+export function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
+}

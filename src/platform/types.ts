@@ -1,0 +1,104 @@
+/**
+ * The contract between the supervisor and an operating system backend.
+ *
+ * A backend knows how to turn an anchor (a pod IP, a static netns path or a static
+ * compartment id) into an {@linkcode IsolationDomain}, and how to start a process inside
+ * one. Everything OS-specific (FFI, /proc, Win32) stays behind this interface.
+ *
+ * @module
+ */
+
+/** A network isolation domain: a Linux network namespace or a Windows network compartment. */
+export type IsolationDomain = NetnsDomain | CompartmentDomain;
+
+/** A Linux network namespace, identified by the inode of its nsfs file. */
+export interface NetnsDomain {
+  /** Discriminator. */
+  readonly kind: "netns";
+  /** A path that opens the namespace (`/var/run/netns/x` or `/proc/PID/ns/net`). */
+  readonly path: string;
+  /** Inode number of the namespace; equal inodes mean the same namespace. */
+  readonly inode: number;
+}
+
+/** A Windows network compartment. */
+export interface CompartmentDomain {
+  /** Discriminator. */
+  readonly kind: "compartment";
+  /** The compartment id (1 is the host's default compartment). */
+  readonly id: number;
+  /** How the id was found, for the audit log: `static`, `hcn` or `scan`. */
+  readonly source: "static" | "hcn" | "scan";
+}
+
+/** What to start. */
+export interface LaunchSpec {
+  /** Workload name, used in logs and errors. */
+  readonly name: string;
+  /** argv; `command[0]` is the program. */
+  readonly command: readonly string[];
+  /** Extra environment variables, added to the launcher's own environment. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory, or undefined for the launcher's. */
+  readonly cwd?: string;
+  /** Windows only: `job` (default) or `self`. */
+  readonly windowsStrategy?: "job" | "self";
+  /** Windows `self` strategy: name of the variable carrying the compartment id. */
+  readonly compartmentEnvName?: string;
+}
+
+/** How a process ended. */
+export interface ExitStatus {
+  /** Exit code; for a signal death on Linux, 128 + signal number. */
+  readonly code: number;
+  /** Signal name if a signal ended it (Linux), else null. */
+  readonly signal: string | null;
+}
+
+/** A started workload process. */
+export interface LaunchedProcess {
+  /** Operating-system process id. */
+  readonly pid: number;
+  /** Raw stdout bytes of the child. */
+  readonly stdout: ReadableStream<Uint8Array>;
+  /** Raw stderr bytes of the child. */
+  readonly stderr: ReadableStream<Uint8Array>;
+  /** Resolves once the child has exited. */
+  readonly status: Promise<ExitStatus>;
+  /** Ask the child to stop (SIGTERM on Linux, Ctrl-Break on Windows). */
+  terminate(): void;
+  /** Stop the child and everything it started, now. */
+  kill(): void;
+}
+
+/** Options for waiting on resolution. */
+export interface ResolveOptions {
+  /** Give up when this signal aborts (the anchor's timeout). */
+  readonly signal?: AbortSignal;
+}
+
+/** An operating-system backend. */
+export interface PlatformBackend {
+  /** `linux` or `windows`. */
+  readonly os: "linux" | "windows";
+  /**
+   * Find the domain that owns `ip`, waiting (bounded by `options.signal`) until the address
+   * is configured and usable there.
+   */
+  resolveAddress(ip: string, options?: ResolveOptions): Promise<IsolationDomain>;
+  /** Open a statically configured domain and check that it exists. */
+  openStatic(
+    anchor: { netns: string } | { compartment: number },
+  ): Promise<IsolationDomain>;
+  /** Start `spec` inside `domain` and verify it landed there. */
+  launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess>;
+  /**
+   * Whether a process of `child` listens on TCP `port` inside `domain` (and not outside it).
+   * Returns `inside` and `outside` flags so callers can report a wrong placement.
+   */
+  listening(
+    domain: IsolationDomain,
+    child: LaunchedProcess,
+    port: number,
+  ): Promise<{ inside: boolean; outside: boolean }>;
+}

@@ -1,0 +1,2 @@
+/** cplauncher's version, kept in step with deno.json. */
+export const VERSION = "0.1.0";
