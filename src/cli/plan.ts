@@ -5,7 +5,7 @@
  */
 import { type Command, Option } from "@commander-js/extra-typings";
 import { type Anchor, type Config, formatDuration, loadConfig } from "../config/mod.ts";
-import { type CommandContext, configOption, resolveConfigPath } from "./program.ts";
+import { type CommandContext, configOption, resolveConfigPath } from "./options.ts";
 
 /** Target operating system of a plan. */
 export type PlanPlatform = "linux" | "windows";

@@ -5,7 +5,6 @@
  * @module
  */
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
-import type { LogLevel } from "@logtape/logtape";
 import { ConfigError, formatIssue } from "../config/mod.ts";
 import { LOG_LEVELS, setupLogging } from "../log/mod.ts";
 import { CliError, EXIT_INTERNAL, EXIT_USAGE } from "./exit_codes.ts";
@@ -14,35 +13,9 @@ import { planCommand } from "./plan.ts";
 import { schemaCommand } from "./schema.ts";
 import { validateCommand } from "./validate.ts";
 import { VERSION } from "../version.ts";
-
-/** Global options shared by every command. */
-export interface GlobalOptions {
-  readonly logFormat: "text" | "json";
-  readonly logLevel: LogLevel;
-}
-
-/** A command's handler receives its options and the IO to print with. */
-export interface CommandContext {
-  /** Where to print. */
-  readonly io: Io;
-  /** Options given before the command name. */
-  readonly global: GlobalOptions;
-  /** Sets the process exit code without throwing (e.g. a workload's own code). */
-  setExitCode(code: number): void;
-}
-
-/** `-c/--config`: default `$CPLAUNCHER_CONFIG`, then `./compartments.yaml`. */
-export function configOption(): Option<"-c, --config <file>", undefined, undefined, string> {
-  return new Option(
-    "-c, --config <file>",
-    "config file (default: $CPLAUNCHER_CONFIG or ./compartments.yaml)",
-  );
-}
-
-/** The config path a command should use. */
-export function resolveConfigPath(flag: string | undefined): string {
-  return flag ?? Deno.env.get("CPLAUNCHER_CONFIG") ?? "compartments.yaml";
-}
+import { compartmentsCommand } from "./compartments.ts";
+import type { CommandContext, GlobalOptions } from "./options.ts";
+import { runCommands } from "./run.ts";
 
 /** Single-dash long flags the k2s launcher used, accepted for drop-in compatibility. */
 const K2S_SPELLINGS: Record<string, string> = {
@@ -70,16 +43,6 @@ export function normalizeArgs(args: readonly string[]): string[] {
     out.push(Object.hasOwn(K2S_SPELLINGS, flag) ? K2S_SPELLINGS[flag] + value : arg);
   }
   return out;
-}
-
-/** Extra commands contributed by later layers (run, exec, compartments, render). */
-export type CommandInstaller = (program: Command, context: () => CommandContext) => void;
-
-const installers: CommandInstaller[] = [];
-
-/** Registers more commands on the program (used by the command modules). */
-export function addCommands(installer: CommandInstaller): void {
-  installers.push(installer);
 }
 
 /**
@@ -126,7 +89,8 @@ export async function main(args: readonly string[], io: Io = stdio()): Promise<n
   validateCommand(program, ctx);
   schemaCommand(program, ctx);
   planCommand(program, ctx);
-  for (const install of installers) install(program, ctx);
+  runCommands(program, ctx);
+  compartmentsCommand(program, ctx);
   for (const command of program.commands) {
     command.exitOverride().configureOutput({
       writeOut: (text) => io.out(text),

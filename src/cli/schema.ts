@@ -5,7 +5,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { configJsonSchema } from "../config/mod.ts";
-import type { CommandContext } from "./program.ts";
+import type { CommandContext } from "./options.ts";
 
 /** Installs `schema`. */
 export function schemaCommand(program: Command, context: () => CommandContext): void {

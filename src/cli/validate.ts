@@ -5,7 +5,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { loadConfig } from "../config/mod.ts";
-import { type CommandContext, configOption, resolveConfigPath } from "./program.ts";
+import { type CommandContext, configOption, resolveConfigPath } from "./options.ts";
 
 /** Installs `validate`. */
 export function validateCommand(program: Command, context: () => CommandContext): void {

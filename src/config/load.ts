@@ -14,7 +14,7 @@ import {
   LineCounter,
   type Node as YamlNode,
   parseAllDocuments,
-  Scalar,
+  type Scalar,
 } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";

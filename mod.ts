@@ -1,0 +1,80 @@
+/**
+ * cplauncher: start unmodified native processes inside a Kubernetes anchor pod's network
+ * compartment (Windows) or network namespace (Linux).
+ *
+ * The data flows one way: a config ({@linkcode loadConfig}) names anchors and workloads;
+ * Kubernetes anchors resolve to a pod ({@linkcode resolvePodAnchor}); the platform backend
+ * ({@linkcode createPlatform}) maps the pod IP to its isolation domain and launches
+ * processes there; the {@linkcode Supervisor} keeps them running.
+ *
+ * @example Resolve and run everything in a config
+ * ```ts
+ * import { createPlatform, loadConfig, setupLogging, Supervisor } from "./mod.ts";
+ *
+ * await setupLogging({ level: "info" });
+ * const config = await loadConfig("compartments.yaml");
+ * const supervisor = new Supervisor({ config, platform: await createPlatform() });
+ * supervisor.on("started", (e) => console.log(`${e.workload} pid ${e.pid}`));
+ * const result = await supervisor.start();
+ * Deno.exit(result.exitCode);
+ * ```
+ *
+ * @module
+ */
+export {
+  type Anchor,
+  API_VERSION,
+  type Config,
+  ConfigError,
+  type ConfigIssue,
+  configJsonSchema,
+  formatIssue,
+  loadConfig,
+  type LoadOptions,
+  parseConfig,
+  type ParseResult,
+  type Probe,
+  type Workload,
+} from "./src/config/mod.ts";
+export {
+  describeSource,
+  findKubeconfig,
+  type KubeconfigSource,
+  KubeError,
+  type KubeFailure,
+  type LoadedKubeConfig,
+  loadKubeConfig,
+  type ResolvedPod,
+  resolvePodAnchor,
+  type ResolvePodOptions,
+} from "./src/kube/mod.ts";
+export { createPlatform } from "./src/platform/mod.ts";
+export type {
+  CompartmentDomain,
+  ExitStatus,
+  IsolationDomain,
+  LaunchedProcess,
+  LaunchSpec,
+  NetnsDomain,
+  PlatformBackend,
+} from "./src/platform/types.ts";
+export {
+  AnchorError,
+  type HealthServer,
+  type OutputLine,
+  resolveAnchor,
+  type ResolvedAnchor,
+  serveHealth,
+  Supervisor,
+  type SupervisorEvents,
+  type SupervisorOptions,
+  type SupervisorResult,
+  type WorkloadStatus,
+} from "./src/supervisor/mod.ts";
+export {
+  type LogFormat,
+  type LoggingOptions,
+  setupLogging,
+  teardownLogging,
+} from "./src/log/mod.ts";
+export { VERSION } from "./src/version.ts";

@@ -1,0 +1,124 @@
+/**
+ * `cplauncher compartments` (alias `doctor`): the node's network namespaces or compartments,
+ * their addresses, and which pods own them when the API is reachable.
+ *
+ * @module
+ */
+import { type Command, Option } from "@commander-js/extra-typings";
+import { loadConfig } from "../config/mod.ts";
+import { loadClientNode } from "../kube/client_node.ts";
+import { loadKubeConfig } from "../kube/mod.ts";
+import { type CommandContext, resolveConfigPath } from "./options.ts";
+import { CliError, EXIT_RESOLVE } from "./exit_codes.ts";
+
+interface DomainRow {
+  readonly id: string;
+  readonly paths: readonly string[];
+  readonly pids: number;
+  readonly addresses: readonly string[];
+  readonly launcher: boolean;
+  pods?: string[];
+}
+
+async function linuxRows(): Promise<DomainRow[]> {
+  const { listNamespaces } = await import("../platform/linux/mod.ts");
+  const scan = listNamespaces();
+  return scan.namespaces.map((ns) => ({
+    id: `netns:${ns.inode}`,
+    paths: ns.netnsPaths.length > 0 ? ns.netnsPaths : [ns.path],
+    pids: ns.pids.length,
+    addresses: ns.addresses.map((a) =>
+      `${a.address}/${a.prefixLength} ${a.interface}${a.up ? "" : " (down)"}`
+    ),
+    launcher: ns.isLauncherNamespace,
+  }));
+}
+
+/** Maps pod IPs to `namespace/name` (best effort; empty when the API is not reachable). */
+async function podsByIp(kubeconfig: string): Promise<{ map: Map<string, string>; note?: string }> {
+  const map = new Map<string, string>();
+  try {
+    const kube = await loadKubeConfig(kubeconfig);
+    const { CoreV1Api } = await loadClientNode();
+    const api = kube.kubeConfig.makeApiClient(CoreV1Api);
+    const list = await Promise.race([
+      api.listPodForAllNamespaces(),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("timed out after 5s")), 5000)
+      ),
+    ]);
+    for (const pod of list.items) {
+      for (const ip of pod.status?.podIPs?.map((p) => p.ip) ?? []) {
+        if (ip) map.set(ip, `${pod.metadata?.namespace}/${pod.metadata?.name}`);
+      }
+    }
+    return { map };
+  } catch (error) {
+    return {
+      map,
+      note: `pods not shown: ${error instanceof Error ? error.message.split("\n")[0] : error}`,
+    };
+  }
+}
+
+/** Installs the command(s) of this module. */
+export function compartmentsCommand(program: Command, context: () => CommandContext): void {
+  program.command("compartments")
+    .alias("doctor")
+    .description(
+      "list this node's network namespaces (Linux) or compartments (Windows) and the pods owning them",
+    )
+    .option("-c, --config <file>", "read kubernetes.kubeconfig from this config")
+    .addOption(
+      new Option("--output <format>", "output format").choices(["text", "json"] as const).default(
+        "text" as const,
+      ),
+    )
+    .option("--no-pods", "do not ask the Kubernetes API which pods own the addresses")
+    .action(async (options) => {
+      if (Deno.build.os !== "linux") {
+        throw new CliError(
+          "compartments listing is implemented for Linux only in this build",
+          EXIT_RESOLVE,
+        );
+      }
+      let rows: DomainRow[];
+      try {
+        rows = await linuxRows();
+      } catch (error) {
+        throw new CliError(
+          error instanceof Error ? error.message.split("\n")[0] : String(error),
+          EXIT_RESOLVE,
+        );
+      }
+      let note: string | undefined;
+      if (options.pods) {
+        const kubeconfig = options.config || Deno.env.get("CPLAUNCHER_CONFIG")
+          ? (await loadConfig(resolveConfigPath(options.config))).kubernetes.kubeconfig
+          : "auto";
+        const pods = await podsByIp(kubeconfig);
+        note = pods.note;
+        for (const row of rows) {
+          row.pods = row.addresses.map((a) => pods.map.get(a.split("/")[0])).filter((
+            p,
+          ): p is string => !!p);
+        }
+      }
+      const { io } = context();
+      if (options.output === "json") {
+        io.out(`${JSON.stringify({ domains: rows, ...(note ? { note } : {}) }, null, 2)}\n`);
+        return;
+      }
+      for (const row of rows) {
+        const where = row.paths.join(", ");
+        io.out(
+          `${row.id}  ${where}${row.launcher ? "  (launcher's own)" : ""}  ${row.pids} process${
+            row.pids === 1 ? "" : "es"
+          }\n`,
+        );
+        for (const address of row.addresses) io.out(`    ${address}\n`);
+        if (row.pods && row.pods.length > 0) io.out(`    pod: ${row.pods.join(", ")}\n`);
+      }
+      if (note) io.err(`note: ${note}\n`);
+    });
+}

@@ -1,0 +1,25 @@
+/**
+ * Kubernetes anchor discovery.
+ *
+ * @module
+ */
+export { Claim, DEFAULT_CLAIM_TTL_MS, defaultHolder, tryClaim } from "./claim.ts";
+export { type ApiOperation, KubeError, type KubeFailure } from "./errors.ts";
+export {
+  describeSource,
+  findKubeconfig,
+  type KubeconfigEnvironment,
+  type KubeconfigSource,
+  type LoadedKubeConfig,
+  loadKubeConfig,
+} from "./kubeconfig.ts";
+export {
+  CLAIM_HOLDER_ANNOTATION,
+  CLAIM_RENEWED_ANNOTATION,
+  pickAnchor,
+  type PickOutcome,
+  type PickSpec,
+} from "./pick.ts";
+export { PodSetWatch, type PodSetWatchOptions } from "./pod_watch.ts";
+export { type AnchorPod, describePod, isUsable, toAnchorPod } from "./pods.ts";
+export { type ResolvedPod, resolvePodAnchor, type ResolvePodOptions } from "./resolve.ts";

@@ -1,0 +1,64 @@
+/**
+ * The parts of a Pod that anchor resolution looks at.
+ *
+ * @module
+ */
+import type { V1Pod } from "@kubernetes/client-node";
+
+/** A pod as anchor resolution sees it. */
+export interface AnchorPod {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+  readonly node?: string;
+  readonly phase?: string;
+  readonly ready: boolean;
+  readonly deleting: boolean;
+  /** Pod IPs, primary first. */
+  readonly ips: readonly string[];
+  readonly createdAt: number;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Reduces a V1Pod to the fields resolution needs. */
+export function toAnchorPod(pod: V1Pod): AnchorPod {
+  const status = pod.status ?? {};
+  const ips = (status.podIPs ?? []).map((p) => p.ip).filter((ip): ip is string => !!ip);
+  if (ips.length === 0 && status.podIP) ips.push(status.podIP);
+  const created = pod.metadata?.creationTimestamp;
+  return {
+    name: pod.metadata?.name ?? "",
+    namespace: pod.metadata?.namespace ?? "",
+    uid: pod.metadata?.uid ?? "",
+    resourceVersion: pod.metadata?.resourceVersion ?? "",
+    ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
+    ...(status.phase ? { phase: status.phase } : {}),
+    ready: status.phase === "Running" &&
+      (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    deleting: !!pod.metadata?.deletionTimestamp,
+    ips,
+    createdAt: created ? new Date(created).getTime() : 0,
+    annotations: pod.metadata?.annotations ?? {},
+    labels: pod.metadata?.labels ?? {},
+  };
+}
+
+/** Whether a pod can serve as an anchor now. */
+export function isUsable(pod: AnchorPod): boolean {
+  return pod.ready && !pod.deleting && pod.ips.length > 0;
+}
+
+/** Short state description: `albums-0 (Ready, 10.1.0.5, node n1)`. */
+export function describePod(pod: AnchorPod): string {
+  const state = pod.deleting
+    ? "terminating"
+    : pod.ready
+    ? "Ready"
+    : pod.phase === "Running"
+    ? "Running, not Ready"
+    : pod.phase ?? "Pending";
+  const ip = pod.ips[0] ?? "no IP";
+  return `${pod.name} (${state}, ${ip}${pod.node ? `, node ${pod.node}` : ""})`;
+}

@@ -1,0 +1,188 @@
+/**
+ * Resolving a selector anchor to one pod: watch (not poll) until the pick rule yields a
+ * Ready pod with an IP, or the anchor's timeout passes.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { Claim, DEFAULT_CLAIM_TTL_MS, defaultHolder, tryClaim } from "./claim.ts";
+import { KubeError } from "./errors.ts";
+import type { LoadedKubeConfig } from "./kubeconfig.ts";
+import { pickAnchor, type PickSpec } from "./pick.ts";
+import { PodSetWatch } from "./pod_watch.ts";
+import type { AnchorPod } from "./pods.ts";
+
+const log = getLogger(["cplauncher", "kube"]);
+
+/** The pod an anchor resolved to. */
+export interface ResolvedPod {
+  /** Anchor name from the config. */
+  readonly anchor: string;
+  /** Pod name. */
+  readonly pod: string;
+  /** Pod namespace. */
+  readonly namespace: string;
+  /** Pod uid; a replaced pod has a new one. */
+  readonly uid: string;
+  /** Node the pod runs on. */
+  readonly node?: string;
+  /** All pod IPs, primary first. */
+  readonly ips: readonly string[];
+  /** The primary pod IP. */
+  readonly ip: string;
+  /** Milliseconds from the start of resolution to the answer. */
+  readonly elapsedMs: number;
+  /** For `pick: claim`: the held claim (release it on clean exit). */
+  readonly claim?: Claim;
+}
+
+/** Options of {@linkcode resolvePodAnchor}. */
+export interface ResolvePodOptions {
+  /** Gives up when this aborts (in addition to the timeout). */
+  readonly signal?: AbortSignal;
+  /** Claim identity for `pick: claim` (default: pod name or host-pid plus a random tag). */
+  readonly holder?: string;
+  /** Claim time-to-live (default 30 s). */
+  readonly claimTtlMs?: number;
+  /** Pause between reconnection attempts is capped at this. */
+  readonly maxBackoffMs?: number;
+}
+
+/**
+ * Waits for the pod that `spec` designates.
+ *
+ * @throws {KubeError} on timeout (saying what was seen), ambiguity, refusal (401/403), TLS
+ *   or connection failures that persist until the timeout.
+ */
+export async function resolvePodAnchor(
+  kube: LoadedKubeConfig,
+  anchorName: string,
+  spec: PickSpec & { readonly timeoutMs: number },
+  options: ResolvePodOptions = {},
+): Promise<ResolvedPod> {
+  const started = performance.now();
+  const holder = options.holder ?? defaultHolder();
+  const ttlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+  let lastReason = `no answer yet from ${kube.server}`;
+  let lastTransient: string | undefined;
+  let settle!: (outcome: { pod?: AnchorPod; claim?: Claim; error?: KubeError }) => void;
+  const outcome = new Promise<{ pod?: AnchorPod; claim?: Claim; error?: KubeError }>((resolve) => {
+    settle = resolve;
+  });
+  let claiming = false;
+  let pending: readonly AnchorPod[] | undefined;
+
+  const evaluate = async (pods: readonly AnchorPod[]): Promise<void> => {
+    const result = pickAnchor(pods, spec, { holder, ttlMs, now: Date.now() });
+    if (result.kind === "chosen") {
+      if (spec.pick === "claim") {
+        settle({
+          pod: result.pod,
+          claim: new Claim(kube.kubeConfig, kube.server, result.pod, holder, ttlMs),
+        });
+      } else settle({ pod: result.pod });
+    } else if (result.kind === "error") {
+      settle({ error: new KubeError("ambiguous", result.message) });
+    } else if (result.kind === "wait") {
+      if (result.reason !== lastReason) {
+        log.debug("anchor {anchor}: waiting: {reason}", {
+          anchor: anchorName,
+          reason: result.reason,
+        });
+      }
+      lastReason = result.reason;
+    } else {
+      for (const candidate of result.candidates) {
+        const claimed = await tryClaim(kube.kubeConfig, kube.server, candidate, holder);
+        if (claimed) {
+          settle({
+            pod: claimed,
+            claim: new Claim(kube.kubeConfig, kube.server, claimed, holder, ttlMs),
+          });
+          return;
+        }
+      }
+      lastReason = "lost every claim race; waiting for the next change";
+    }
+  };
+
+  // Claims are network writes: run one at a time, always on the newest snapshot.
+  const onChange = (pods: readonly AnchorPod[]) => {
+    pending = pods;
+    if (claiming) return;
+    claiming = true;
+    (async () => {
+      while (pending) {
+        const snapshot = pending;
+        pending = undefined;
+        try {
+          await evaluate(snapshot);
+        } catch (error) {
+          settle({
+            error: error instanceof KubeError ? error : new KubeError("api", String(error)),
+          });
+        }
+      }
+      claiming = false;
+    })();
+  };
+
+  const watch = new PodSetWatch({
+    kubeConfig: kube.kubeConfig,
+    server: kube.server,
+    namespace: spec.namespace,
+    labelSelector: spec.selector,
+    onChange,
+    onFatal: (error) => settle({ error }),
+    onRetry: (error) => lastTransient = error.message,
+    ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
+  });
+  const timer = setTimeout(() => {
+    const seconds = (spec.timeoutMs / 1000).toFixed(spec.timeoutMs % 1000 ? 1 : 0);
+    const reason = watch.stats.lists === 0 && lastTransient ? lastTransient : lastReason;
+    settle({
+      error: new KubeError(
+        "timeout",
+        `anchor ${anchorName}: no usable pod after ${seconds}s: ${reason}`,
+      ),
+    });
+  }, spec.timeoutMs);
+  const onAbort = () =>
+    settle({ error: new KubeError("timeout", `anchor ${anchorName}: resolution cancelled`) });
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  watch.start();
+  try {
+    const result = await outcome;
+    if (result.error) throw result.error;
+    const pod = result.pod!;
+    const resolved: ResolvedPod = {
+      anchor: anchorName,
+      pod: pod.name,
+      namespace: pod.namespace,
+      uid: pod.uid,
+      ...(pod.node ? { node: pod.node } : {}),
+      ips: pod.ips,
+      ip: pod.ips[0],
+      elapsedMs: performance.now() - started,
+      ...(result.claim ? { claim: result.claim } : {}),
+    };
+    log.info(
+      "anchor {anchor} resolved to pod {namespace}/{pod} (uid {uid}, IP {ip}{node}) in {ms} ms",
+      {
+        anchor: anchorName,
+        namespace: resolved.namespace,
+        pod: resolved.pod,
+        uid: resolved.uid,
+        ip: resolved.ip,
+        node: resolved.node ? `, node ${resolved.node}` : "",
+        ms: Math.round(resolved.elapsedMs),
+      },
+    );
+    return resolved;
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+    await watch.stop();
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * Starting a workload inside a network namespace.
+ *
+ * `Deno.Command.spawn()` forks synchronously on the calling thread, and a forked child
+ * inherits the *thread's* network namespace. So the launch is one synchronous sequence on
+ * the calling thread: open the target namespace and a saved fd of the thread's own one,
+ * `setns` in, spawn, `setns` back in a `finally`, close both fds. No `await` may appear in
+ * that window: async ops run on other threads and the JS thread must never be left in
+ * the wrong namespace. Afterwards the child's `/proc/PID/ns/net` inode is compared with the
+ * target's; a child that did not land there is killed and the launch fails.
+ *
+ * No orphans: Deno.Command offers no pre-exec hook to call `prctl(PR_SET_PDEATHSIG)` in
+ * the child, so the workload runs through util-linux `setpriv --pdeathsig KILL -- cmd…`.
+ * setpriv sets the death signal and `exec`s the command in place, keeping the pid (and the
+ * namespace) the verification looks at. The kernel sends the signal when the *thread* that
+ * forked the child exits — here the launcher's JS thread, which lives as long as the
+ * launcher — and the setting survives `exec` (setpriv is not setuid). Remaining gap: if the
+ * launcher dies in the microseconds between fork and setpriv's `prctl`, the signal is not
+ * armed. Without setpriv the workload runs directly and a warning says it may outlive a
+ * SIGKILLed launcher.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { ExitStatus, LaunchedProcess, LaunchSpec, NetnsDomain } from "../types.ts";
+import { closeFd, openReadOnly, setnsNet } from "./libc.ts";
+import { restore } from "./netns.ts";
+import { isAlive, processTree } from "./proc.ts";
+
+const log = getLogger(["cplauncher", "linux"]);
+
+/** Linux signal numbers, for the `128 + signal` exit code convention. */
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGIOT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPOLL: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
+};
+
+/** Maps a Deno child status to an {@linkcode ExitStatus} (signal deaths → 128 + signo). */
+export function toExitStatus(s: Deno.CommandStatus): ExitStatus {
+  if (s.signal !== null) return { code: 128 + (SIGNALS[s.signal] ?? 0), signal: s.signal };
+  return { code: s.code, signal: null };
+}
+
+/** Finds an executable `name` on `path` (colon-separated), or null. */
+export function which(name: string, path: string | undefined, cwd?: string): string | null {
+  const isExec = (p: string) => {
+    try {
+      const st = Deno.statSync(p);
+      return st.isFile && ((st.mode ?? 0) & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  if (name.includes("/")) {
+    const full = name.startsWith("/") ? name : `${cwd ?? Deno.cwd()}/${name}`;
+    return isExec(full) ? full : null;
+  }
+  for (
+    const dir of (path ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+      .split(":")
+  ) {
+    if (dir === "") continue;
+    const full = `${dir}/${name}`;
+    if (isExec(full)) return full;
+  }
+  return null;
+}
+
+let setprivPath: string | null | undefined;
+/** Path of util-linux `setpriv`, looked up once; null when missing. */
+function findSetpriv(): string | null {
+  if (setprivPath === undefined) {
+    setprivPath = which("setpriv", Deno.env.get("PATH"));
+    if (setprivPath === null) {
+      log.warn(
+        "setpriv (util-linux) not found on PATH: workloads run without a parent-death " +
+          "signal and may outlive the launcher if it is SIGKILLed",
+      );
+    }
+  }
+  return setprivPath;
+}
+
+/** Timings of the last launch, for reporting. */
+export interface LaunchTimings {
+  /** Microseconds spent with the thread switched into the target namespace. */
+  readonly switchedUs: number;
+  /** Milliseconds for open + setns + spawn + restore + verify. */
+  readonly totalMs: number;
+}
+
+/** A launched workload plus launch details. */
+export interface LinuxLaunchedProcess extends LaunchedProcess {
+  /**
+   * The child's verified network namespace inode (equal to the domain's), or null when the
+   * child had already exited before it could be checked.
+   */
+  readonly netnsInode: number | null;
+  /** Whether the child runs under `setpriv --pdeathsig KILL`. */
+  readonly pdeathsig: boolean;
+  /** How long the launch took. */
+  readonly timings: LaunchTimings;
+}
+
+/** Options of {@linkcode launchInNetns}, mainly for tests. */
+export interface LaunchOptions {
+  /** Run without `setpriv` even if it exists (default false). */
+  readonly noPdeathsig?: boolean;
+}
+
+/**
+ * Starts `spec` inside `domain` and verifies the child's network namespace.
+ *
+ * @throws when the namespace is gone or changed, the command is not found, setns fails
+ *   (EPERM → needs CAP_SYS_ADMIN), or the child is not in the target namespace.
+ */
+export function launchInNetns(
+  domain: NetnsDomain,
+  spec: LaunchSpec,
+  options: LaunchOptions = {},
+): LinuxLaunchedProcess {
+  if (spec.command.length === 0) throw new Error(`workload ${spec.name}: empty command`);
+  const pathVar = spec.env.PATH ?? Deno.env.get("PATH");
+  const program = which(spec.command[0], pathVar, spec.cwd);
+  if (program === null) {
+    throw new Error(
+      `workload ${spec.name}: command '${spec.command[0]}' not found or not executable` +
+        (spec.command[0].includes("/") ? "" : " on PATH"),
+    );
+  }
+  const setpriv = options.noPdeathsig ? null : findSetpriv();
+  const argv = setpriv !== null
+    ? [setpriv, "--pdeathsig", "KILL", "--", program, ...spec.command.slice(1)]
+    : [program, ...spec.command.slice(1)];
+
+  const t0 = performance.now();
+  let child: Deno.ChildProcess;
+  let switchedUs = 0;
+  const targetFd = openReadOnly(domain.path);
+  try {
+    // Check the fd we hold, not the path, so a recycled /proc/PID can't fool us.
+    const ino = Deno.statSync(`/proc/thread-self/fd/${targetFd}`).ino;
+    if (ino !== domain.inode) {
+      throw new Error(
+        `workload ${spec.name}: ${domain.path} is now network namespace ${ino}, not the ` +
+          `resolved ${domain.inode} (did the pod restart?)`,
+      );
+    }
+    const savedFd = openReadOnly("/proc/thread-self/ns/net");
+    try {
+      const s0 = performance.now();
+      setnsNet(targetFd, domain.path);
+      // Nothing but the spawn may run while switched: catch its error instead of letting
+      // it unwind, restore unconditionally, and only then rethrow.
+      let spawned: Deno.ChildProcess | undefined;
+      let spawnError: unknown;
+      try {
+        spawned = new Deno.Command(argv[0], {
+          args: argv.slice(1),
+          env: { ...spec.env },
+          cwd: spec.cwd,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+      } catch (e) {
+        spawnError = e;
+      }
+      try {
+        restore(savedFd);
+      } catch (e) {
+        try {
+          spawned?.kill("SIGKILL");
+        } catch { /* already gone */ }
+        throw e;
+      }
+      switchedUs = (performance.now() - s0) * 1000;
+      if (spawned === undefined) {
+        throw new Error(`workload ${spec.name}: spawning ${program} failed: ${spawnError}`);
+      }
+      child = spawned;
+    } finally {
+      closeFd(savedFd);
+    }
+  } finally {
+    closeFd(targetFd);
+  }
+
+  const pid = child.pid;
+  let childIno: number | undefined;
+  try {
+    childIno = Deno.statSync(`/proc/${pid}/ns/net`).ino ?? undefined;
+  } catch {
+    // A child that already exited (zombie or reaped) has no namespace to check; it can do
+    // no harm in a wrong one either, and its status reports what happened.
+  }
+  if (childIno === undefined) {
+    log.warn("workload {name} (pid {pid}) exited before its namespace could be verified", {
+      name: spec.name,
+      pid,
+    });
+  } else if (childIno !== domain.inode) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    throw new Error(
+      `workload ${spec.name}: child pid ${pid} is in network namespace ${childIno}, not the ` +
+        `target ${domain.inode} (${domain.path}); killed it`,
+    );
+  }
+  const totalMs = performance.now() - t0;
+  log.info(
+    "started workload {name} as pid {pid} in netns {netns} (inode {inode}), verified; " +
+      "spawn+verify {totalMs} ms, parent-death signal: {pdeathsig}",
+    {
+      name: spec.name,
+      pid,
+      netns: domain.path,
+      inode: domain.inode,
+      totalMs: Math.round(totalMs * 100) / 100,
+      pdeathsig: setpriv !== null,
+    },
+  );
+
+  const status = child.status.then(toExitStatus);
+  let exited = false;
+  status.then(() => exited = true, () => exited = true);
+  return {
+    pid,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    status,
+    netnsInode: childIno ?? null,
+    pdeathsig: setpriv !== null,
+    timings: { switchedUs, totalMs },
+    terminate() {
+      if (exited) return;
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already exited */ }
+    },
+    kill() {
+      if (exited) return;
+      // Collect the tree before killing the root: once it dies its children are
+      // re-parented and can no longer be found through it.
+      const tree = isAlive(pid) ? processTree(pid) : [pid];
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      for (const p of tree.slice(1)) {
+        try {
+          Deno.kill(p, "SIGKILL");
+        } catch { /* already exited */ }
+      }
+    },
+  };
+}

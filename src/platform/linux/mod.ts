@@ -1,0 +1,156 @@
+/**
+ * The Linux {@linkcode PlatformBackend}: isolation domains are network namespaces.
+ *
+ * Needs root (precisely CAP_SYS_ADMIN, for `setns` into other namespaces, and
+ * CAP_SYS_PTRACE-level access to other processes' `/proc/PID/ns/net`). Errors caused by
+ * missing privileges say so.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type {
+  IsolationDomain,
+  LaunchedProcess,
+  LaunchSpec,
+  NetnsDomain,
+  PlatformBackend,
+  ResolveOptions,
+} from "../types.ts";
+import { CLONE_NEWNET, closeFd, LibcError, nsType, openReadOnly } from "./libc.ts";
+import { NETNS_RUN_DIR, nsfsDev, waitForAddress } from "./netns.ts";
+import { launchInNetns } from "./launch.ts";
+import { listeningOn } from "./listening.ts";
+
+export {
+  AddressResolutionError,
+  findNamespaceOwning,
+  listNamespaces,
+  type NetnsAddress,
+  type NetnsInfo,
+  type NetnsOwner,
+  type NetnsScan,
+  scanNamespaces,
+  waitForAddress,
+  type WaitResult,
+} from "./netns.ts";
+export { launchInNetns, type LaunchOptions, type LinuxLaunchedProcess } from "./launch.ts";
+export { listeningOn } from "./listening.ts";
+export { LibcError } from "./libc.ts";
+
+const log = getLogger(["cplauncher", "linux"]);
+
+/** `ip netns` style names (no slash) are looked up under `/var/run/netns`. */
+function netnsPath(nameOrPath: string): string {
+  return nameOrPath.includes("/") ? nameOrPath : `${NETNS_RUN_DIR}/${nameOrPath}`;
+}
+
+/**
+ * Opens a static `netns:` anchor: checks that the path exists, is a namespace file (nsfs)
+ * and is a *network* namespace, and returns it with its inode.
+ *
+ * @param nameOrPath `/var/run/netns/NAME`, `/proc/PID/ns/net`, or a bare `ip netns` NAME
+ */
+export function openStaticNetns(nameOrPath: string): NetnsDomain {
+  const path = netnsPath(nameOrPath);
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(`netns ${path} does not exist`);
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new Error(
+        `netns ${path}: permission denied (reading another process's namespace needs ` +
+          `root / CAP_SYS_ADMIN)`,
+      );
+    }
+    throw e;
+  }
+  // Namespace files live on the nsfs pseudo filesystem, shared by all of them; an unmounted
+  // /var/run/netns entry is a plain empty file on tmpfs instead.
+  if (st.dev !== nsfsDev() || !st.ino) {
+    throw new Error(
+      `netns ${path} is not a namespace file (not on nsfs; a /var/run/netns entry whose ` +
+        `bind mount is gone, or a wrong path?)`,
+    );
+  }
+  const fd = openReadOnly(path);
+  try {
+    const type = nsType(fd, path);
+    if (type !== CLONE_NEWNET) {
+      throw new Error(`netns ${path} is a namespace, but not a network namespace`);
+    }
+  } finally {
+    closeFd(fd);
+  }
+  return { kind: "netns", path, inode: st.ino };
+}
+
+function asNetns(domain: IsolationDomain): NetnsDomain {
+  if (domain.kind !== "netns") {
+    throw new Error(`the Linux backend cannot use a Windows compartment (id ${domain.id})`);
+  }
+  return domain;
+}
+
+/** Creates the Linux backend. */
+export function createLinuxBackend(): PlatformBackend {
+  return {
+    os: "linux",
+
+    async resolveAddress(ip: string, options?: ResolveOptions): Promise<IsolationDomain> {
+      const r = await waitForAddress(ip, options?.signal);
+      log.info(
+        "address {ip} is up on {iface} in netns {netns} (inode {inode}); scanned {scanned} " +
+          "namespaces in {scanMs} ms, waited {waitedMs} ms",
+        {
+          ip: r.address.address,
+          iface: r.address.interface,
+          netns: r.domain.path,
+          inode: r.domain.inode,
+          scanned: r.scanned,
+          scanMs: Math.round(r.elapsedMs * 100) / 100,
+          waitedMs: Math.round(r.waitedMs),
+        },
+      );
+      return r.domain;
+    },
+
+    openStatic(anchor): Promise<IsolationDomain> {
+      try {
+        if ("compartment" in anchor) {
+          throw new Error(
+            `compartment anchors are Windows-only; on Linux use netns: PATH (got compartment ` +
+              `${anchor.compartment})`,
+          );
+        }
+        return Promise.resolve(openStaticNetns(anchor.netns));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+
+    launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
+      try {
+        return Promise.resolve(launchInNetns(asNetns(domain), spec));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+
+    listening(domain, child, port) {
+      try {
+        return Promise.resolve(listeningOn(asNetns(domain), child.pid, port));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+  };
+}
+
+/** True when `e` is a libc failure caused by missing privileges (EPERM/EACCES). */
+export function isPrivilegeError(e: unknown): boolean {
+  return e instanceof LibcError && (e.code === "EPERM" || e.code === "EACCES");
+}

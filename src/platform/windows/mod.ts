@@ -1,0 +1,128 @@
+/**
+ * The Windows backend: resolves a pod IP to its network compartment by API and starts
+ * unmodified processes inside it (see `resolve.ts` and `launch.ts` for the why).
+ *
+ * Importing this module loads no DLL; the bindings open on first use, so the module can be
+ * type-checked and imported on Linux.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type {
+  CompartmentDomain,
+  IsolationDomain,
+  LaunchedProcess,
+  LaunchSpec,
+  PlatformBackend,
+  ResolveOptions,
+} from "../types.ts";
+import { tcpListeners, withThreadCompartment } from "./compartment.ts";
+import { asJobProcess, mergeEnv, spawnInJob } from "./launch.ts";
+import { checkCompartmentExists, resolveCompartment, type ResolveTuning } from "./resolve.ts";
+import { W } from "./structs.ts";
+
+export { buildCommandLine, CommandLineError, quoteArg, quoteProgram } from "./cmdline.ts";
+export { WindowsError } from "./errors.ts";
+export type { JobProcess } from "./launch.ts";
+
+const log = getLogger(["cplauncher", "windows"]);
+
+/** Default name of the variable that carries the compartment id for strategy `self`. */
+export const DEFAULT_COMPARTMENT_ENV = "COMPARTMENT_ID_ATTACH";
+
+/** Options for {@linkcode createWindowsBackend}. */
+export interface WindowsBackendOptions extends ResolveTuning {}
+
+/** Create the Windows {@linkcode PlatformBackend}. */
+export function createWindowsBackend(options: WindowsBackendOptions = {}): PlatformBackend {
+  return {
+    os: "windows",
+
+    resolveAddress(ip: string, opts?: ResolveOptions): Promise<IsolationDomain> {
+      return resolveCompartment(ip, opts?.signal, options);
+    },
+
+    openStatic(anchor: { netns: string } | { compartment: number }): Promise<IsolationDomain> {
+      if ("netns" in anchor) {
+        return Promise.reject(
+          new Error(`netns anchors are Linux-only; on Windows use compartment: <id>`),
+        );
+      }
+      try {
+        return Promise.resolve(checkCompartmentExists(anchor.compartment));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+
+    launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
+      try {
+        return Promise.resolve(launchIn(compartmentOf(domain), spec));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+
+    listening(
+      domain: IsolationDomain,
+      child: LaunchedProcess,
+      port: number,
+    ): Promise<{ inside: boolean; outside: boolean }> {
+      try {
+        return Promise.resolve(listeningIn(compartmentOf(domain), child, port));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+  };
+}
+
+function compartmentOf(domain: IsolationDomain): CompartmentDomain {
+  if (domain.kind !== "compartment") {
+    throw new Error(`the Windows backend cannot use a ${domain.kind} domain`);
+  }
+  return domain;
+}
+
+function launchIn(domain: CompartmentDomain, spec: LaunchSpec) {
+  const strategy = spec.windowsStrategy ?? "job";
+  const extra: Record<string, string> = { ...spec.env };
+  if (strategy === "self") {
+    extra[spec.compartmentEnvName ?? DEFAULT_COMPARTMENT_ENV] = String(domain.id);
+  }
+  return spawnInJob({
+    name: spec.name,
+    argv: spec.command,
+    env: mergeEnv(Deno.env.toObject(), extra),
+    cwd: spec.cwd,
+    strategy,
+    compartmentId: strategy === "job" ? domain.id : undefined,
+  });
+}
+
+/**
+ * Whether a process of `child`'s job listens on `port` inside the compartment, and whether one
+ * listens in the host's default compartment instead (the sign of a wrong placement).
+ */
+export function listeningIn(
+  domain: CompartmentDomain,
+  child: LaunchedProcess,
+  port: number,
+): { inside: boolean; outside: boolean } {
+  const job = asJobProcess(child);
+  const pids = new Set(job ? job.processIds() : [child.pid]);
+  pids.add(child.pid);
+  const ours = (rows: { port: number; pid: number }[]) =>
+    rows.some((r) => r.port === port && pids.has(r.pid));
+  const inside = ours(withThreadCompartment(domain.id, tcpListeners));
+  const outside = domain.id === W.DEFAULT_COMPARTMENT_ID
+    ? false
+    : ours(withThreadCompartment(W.DEFAULT_COMPARTMENT_ID, tcpListeners));
+  log.debug("listening check {port} in {id}: inside {inside}, outside {outside}", {
+    port,
+    id: domain.id,
+    inside,
+    outside,
+  });
+  return { inside, outside };
+}

@@ -1,0 +1,172 @@
+/**
+ * From a configured anchor to an isolation domain: Kubernetes (selector → pod IP), then the
+ * platform (pod IP → netns / compartment). Selector anchors stay watched so a replaced
+ * anchor pod (new uid or IP) is noticed.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { Anchor } from "../config/mod.ts";
+import {
+  type KubeError,
+  type LoadedKubeConfig,
+  PodSetWatch,
+  type ResolvedPod,
+  resolvePodAnchor,
+  type ResolvePodOptions,
+} from "../kube/mod.ts";
+import type { IsolationDomain, PlatformBackend } from "../platform/types.ts";
+
+const log = getLogger(["cplauncher", "anchor"]);
+
+/** An anchor resolved all the way to an isolation domain. */
+export interface ResolvedAnchor {
+  /** Anchor name from the config. */
+  readonly name: string;
+  /** The anchor pod, for selector anchors. */
+  readonly pod?: ResolvedPod;
+  /** The IP workloads answer on (pod IP), when known. */
+  readonly ip?: string;
+  /** The network namespace or compartment. */
+  readonly domain: IsolationDomain;
+  /** Seconds from start of resolution to a usable domain. */
+  readonly resolutionSeconds: number;
+}
+
+/** Why resolution failed: which stage. */
+export class AnchorError extends Error {
+  /** `kubernetes` or `platform`. */
+  readonly stage: "kubernetes" | "platform";
+
+  /** Creates an error of `stage`. */
+  constructor(stage: "kubernetes" | "platform", message: string) {
+    super(message);
+    this.name = "AnchorError";
+    this.stage = stage;
+  }
+}
+
+/** Dependencies of anchor resolution. */
+export interface AnchorContext {
+  readonly platform: PlatformBackend;
+  /** Loads credentials on first use (so static-only configs never import client-node). */
+  readonly kube: () => Promise<LoadedKubeConfig>;
+  readonly resolveOptions?: ResolvePodOptions;
+}
+
+function describeDomain(domain: IsolationDomain): string {
+  return domain.kind === "netns"
+    ? `netns ${domain.path} (inode ${domain.inode})`
+    : `compartment ${domain.id} (${domain.source})`;
+}
+
+/** Resolves `anchor` once. */
+export async function resolveAnchor(
+  name: string,
+  anchor: Anchor,
+  context: AnchorContext,
+  signal?: AbortSignal,
+): Promise<ResolvedAnchor> {
+  const started = performance.now();
+  if (anchor.kind !== "selector") {
+    let domain: IsolationDomain;
+    try {
+      domain = await context.platform.openStatic(
+        anchor.kind === "netns" ? { netns: anchor.netns } : { compartment: anchor.compartment },
+      );
+    } catch (error) {
+      throw new AnchorError("platform", `anchor ${name}: ${errorText(error)}`);
+    }
+    const resolved = { name, domain, resolutionSeconds: (performance.now() - started) / 1000 };
+    log.info("anchor {anchor} is static {domain}", {
+      anchor: name,
+      domain: describeDomain(domain),
+    });
+    return resolved;
+  }
+  let pod: ResolvedPod;
+  const deadline = AbortSignal.timeout(anchor.timeoutMs);
+  const bounded = signal ? AbortSignal.any([signal, deadline]) : deadline;
+  try {
+    const kube = await context.kube();
+    pod = await resolvePodAnchor(kube, name, anchor, {
+      ...context.resolveOptions,
+      signal: bounded,
+    });
+  } catch (error) {
+    throw new AnchorError("kubernetes", errorText(error));
+  }
+  let domain: IsolationDomain;
+  try {
+    // The rest of the anchor's timeout bounds the wait for the IP to show up on the node.
+    domain = await context.platform.resolveAddress(pod.ip, { signal: bounded });
+  } catch (error) {
+    await pod.claim?.release();
+    throw new AnchorError(
+      "platform",
+      `anchor ${name}: pod ${pod.namespace}/${pod.pod} has IP ${pod.ip}, but ${errorText(error)}`,
+    );
+  }
+  const resolved = {
+    name,
+    pod,
+    ip: pod.ip,
+    domain,
+    resolutionSeconds: (performance.now() - started) / 1000,
+  };
+  log.info("anchor {anchor}: pod {pod} IP {ip} is in {domain} (resolved in {seconds} s)", {
+    anchor: name,
+    pod: `${pod.namespace}/${pod.pod}`,
+    ip: pod.ip,
+    domain: describeDomain(domain),
+    seconds: resolved.resolutionSeconds.toFixed(3),
+  });
+  return resolved;
+}
+
+/**
+ * Watches a resolved selector anchor and calls `onLost` once when its pod is deleted,
+ * starts terminating, or changes IP.
+ *
+ * @returns a function that stops watching.
+ */
+export async function watchAnchorPod(
+  resolved: ResolvedAnchor,
+  anchor: Anchor & { kind: "selector" },
+  context: AnchorContext,
+  onLost: (reason: string) => void,
+): Promise<() => Promise<void>> {
+  const pod = resolved.pod!;
+  const kube = await context.kube();
+  let fired = false;
+  const fire = (reason: string) => {
+    if (fired) return;
+    fired = true;
+    onLost(reason);
+  };
+  const watch = new PodSetWatch({
+    kubeConfig: kube.kubeConfig,
+    server: kube.server,
+    namespace: anchor.namespace,
+    labelSelector: anchor.selector,
+    onChange: (pods) => {
+      const current = pods.find((p) => p.uid === pod.uid);
+      if (!current) fire(`anchor pod ${pod.pod} (uid ${pod.uid}) was deleted`);
+      else if (current.deleting) fire(`anchor pod ${pod.pod} is terminating`);
+      else if (current.ips.length > 0 && current.ips[0] !== pod.ip) {
+        fire(`anchor pod ${pod.pod} changed IP from ${pod.ip} to ${current.ips[0]}`);
+      }
+    },
+    onFatal: (error: KubeError) =>
+      log.error("stopped watching anchor {anchor}: {message}", {
+        anchor: resolved.name,
+        message: error.message,
+      }),
+  });
+  watch.start();
+  return () => watch.stop();
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message.split("\n")[0] : String(error);
+}
