@@ -6,7 +6,6 @@
  */
 import {
   configure,
-  getJsonLinesFormatter,
   type LogLevel,
   type LogRecord,
   reset,
@@ -54,14 +53,31 @@ function textLine(record: LogRecord): string {
   return `${time} ${level} ${category}: ${renderMessage(record)}\n`;
 }
 
+/** One JSON object per record: time, level, logger, rendered message, then properties. */
+function jsonLine(record: LogRecord): string {
+  const entry: Record<string, unknown> = {
+    time: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    logger: record.category.join("."),
+    message: renderMessage(record),
+  };
+  for (const [key, value] of Object.entries(record.properties)) {
+    if (!(key in entry)) entry[key] = value instanceof Error ? value.message : value;
+  }
+  try {
+    return `${JSON.stringify(entry)}\n`;
+  } catch {
+    return `${JSON.stringify({ ...entry, properties: "unserializable" })}\n`;
+  }
+}
+
 /**
  * Sends all `cplauncher` log records to standard error (synchronously, so nothing is lost
  * when the process exits right after logging).
  */
 export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
   const write = options.write ?? ((bytes: Uint8Array) => writeAll(Deno.stderr, bytes));
-  const json = getJsonLinesFormatter({ properties: "flatten", message: "rendered" });
-  const format = options.format === "json" ? json : textLine;
+  const format = options.format === "json" ? jsonLine : textLine;
   const sink: Sink = (record) => write(encoder.encode(format(record)));
   await configure({
     reset: true,
