@@ -65,22 +65,27 @@ export async function resolvePodAnchor(
   const ttlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
   let lastReason = `no answer yet from ${kube.server}`;
   let lastTransient: string | undefined;
-  let settle!: (outcome: { pod?: AnchorPod; claim?: Claim; error?: KubeError }) => void;
-  const outcome = new Promise<{ pod?: AnchorPod; claim?: Claim; error?: KubeError }>((resolve) => {
-    settle = resolve;
-  });
+  type Outcome = { pod?: AnchorPod; claim?: Claim; error?: KubeError };
+  let settled = false;
+  let resolveOutcome!: (outcome: Outcome) => void;
+  const outcome = new Promise<Outcome>((resolve) => resolveOutcome = resolve);
+  const settle = (result: Outcome) => {
+    if (settled) return;
+    settled = true;
+    resolveOutcome(result);
+  };
   let claiming = false;
   let pending: readonly AnchorPod[] | undefined;
 
   const evaluate = async (pods: readonly AnchorPod[]): Promise<void> => {
     const result = pickAnchor(pods, spec, { holder, ttlMs, now: Date.now() });
     if (result.kind === "chosen") {
-      if (spec.pick === "claim") {
-        settle({
-          pod: result.pod,
-          claim: new Claim(kube.kubeConfig, kube.server, result.pod, holder, ttlMs),
-        });
-      } else settle({ pod: result.pod });
+      settle({
+        pod: result.pod,
+        ...(spec.pick === "claim"
+          ? { claim: new Claim(kube.kubeConfig, kube.server, result.pod, holder, ttlMs) }
+          : {}),
+      });
     } else if (result.kind === "error") {
       settle({ error: new KubeError("ambiguous", result.message) });
     } else if (result.kind === "wait") {
@@ -93,14 +98,15 @@ export async function resolvePodAnchor(
       lastReason = result.reason;
     } else {
       for (const candidate of result.candidates) {
+        if (settled) return;
         const claimed = await tryClaim(kube.kubeConfig, kube.server, candidate, holder);
-        if (claimed) {
-          settle({
-            pod: claimed,
-            claim: new Claim(kube.kubeConfig, kube.server, claimed, holder, ttlMs),
-          });
-          return;
-        }
+        if (!claimed) continue;
+        const claim = new Claim(kube.kubeConfig, kube.server, claimed, holder, ttlMs);
+        // A race won after the outcome was decided (timeout, cancel): give the anchor back
+        // instead of blocking it until the claim expires.
+        if (settled) await claim.release();
+        else settle({ pod: claimed, claim });
+        return;
       }
       lastReason = "lost every claim race; waiting for the next change";
     }
@@ -112,7 +118,7 @@ export async function resolvePodAnchor(
     if (claiming) return;
     claiming = true;
     (async () => {
-      while (pending) {
+      while (pending && !settled) {
         const snapshot = pending;
         pending = undefined;
         try {

@@ -225,6 +225,25 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Where a bare program name would be found on PATH (for the digest check); names with a
+ * directory part are used as they are.
+ */
+function findProgram(program: string, path: string | undefined): string {
+  if (/[\\/]/.test(program) || !path) return program;
+  const windows = Deno.build.os === "windows";
+  const suffixes = windows && !/\.[a-z0-9]+$/i.test(program) ? [".exe", ""] : [""];
+  for (const dir of path.split(windows ? ";" : ":")) {
+    for (const suffix of suffixes) {
+      const candidate = `${dir}${windows ? "\\" : "/"}${program}${suffix}`;
+      try {
+        if (Deno.statSync(candidate).isFile) return candidate;
+      } catch { /* not here */ }
+    }
+  }
+  return program;
+}
+
 /** One workload's loop. */
 class WorkloadRunner {
   readonly #supervisor: Supervisor;
@@ -424,7 +443,7 @@ class WorkloadRunner {
   async #checkDigest(): Promise<string | undefined> {
     const expected = this.#spec.sha256;
     if (!expected) return undefined;
-    const program = this.#spec.command[0];
+    const program = findProgram(this.#spec.command[0], this.#spec.env.PATH ?? Deno.env.get("PATH"));
     let bytes: Uint8Array;
     try {
       bytes = await Deno.readFile(program);

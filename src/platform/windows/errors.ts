@@ -104,7 +104,7 @@ export function codeName(kind: CodeKind, code: number): string {
   const known = HRESULT_NAMES[u];
   if (known) return known;
   // FACILITY_WIN32 wraps a Win32 code; showing the inner name is what makes it readable.
-  if ((u & 0xffff0000) === 0x80070000) {
+  if (((u & 0xffff0000) >>> 0) === 0x80070000) {
     return `HRESULT_FROM_WIN32(${codeName("win32", u & 0xffff)})`;
   }
   return `HRESULT_0x${hex8(u)}`;
@@ -148,7 +148,7 @@ export class WindowsError extends Error {
 export function netioStatusError(fn: string, status: number): WindowsError | null {
   const u = status >>> 0;
   if (u === 0) return null;
-  return new WindowsError(fn, (u & 0xc0000000) === 0xc0000000 ? "ntstatus" : "win32", u);
+  return new WindowsError(fn, ((u & 0xc0000000) >>> 0) === 0xc0000000 ? "ntstatus" : "win32", u);
 }
 
 /** Throw unless an HRESULT indicates success (high bit clear). */

@@ -19,7 +19,7 @@ import type {
 import { tcpListeners, withThreadCompartment } from "./compartment.ts";
 import { asJobProcess, mergeEnv, spawnInJob } from "./launch.ts";
 import { checkCompartmentExists, resolveCompartment, type ResolveTuning } from "./resolve.ts";
-import { W } from "./structs.ts";
+import { DEFAULT_COMPARTMENT_ID } from "./structs.ts";
 
 export { buildCommandLine, CommandLineError, quoteArg, quoteProgram } from "./cmdline.ts";
 export { WindowsError } from "./errors.ts";
@@ -115,9 +115,9 @@ export function listeningIn(
   const ours = (rows: { port: number; pid: number }[]) =>
     rows.some((r) => r.port === port && pids.has(r.pid));
   const inside = ours(withThreadCompartment(domain.id, tcpListeners));
-  const outside = domain.id === W.DEFAULT_COMPARTMENT_ID
+  const outside = domain.id === DEFAULT_COMPARTMENT_ID
     ? false
-    : ours(withThreadCompartment(W.DEFAULT_COMPARTMENT_ID, tcpListeners));
+    : ours(withThreadCompartment(DEFAULT_COMPARTMENT_ID, tcpListeners));
   log.debug("listening check {port} in {id}: inside {inside}, outside {outside}", {
     port,
     id: domain.id,

@@ -289,6 +289,10 @@ export const W = {
   IpDadStateDuplicate: 2,
   IpDadStateDeprecated: 3,
   IpDadStatePreferred: 4,
-  // Compartments: 1 is the host's default compartment.
-  DEFAULT_COMPARTMENT_ID: 1,
 } as const;
+
+/**
+ * The host's default network compartment (`NET_IF_COMPARTMENT_ID_PRIMARY` in the Windows SDK;
+ * MinGW-w64 lacks the macro, so it lives outside {@linkcode W} and the header check).
+ */
+export const DEFAULT_COMPARTMENT_ID = 1;
