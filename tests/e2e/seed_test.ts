@@ -15,6 +15,13 @@ import {
 const PREFIX = "cple2e";
 const SHARED = { sanitizeOps: false, sanitizeResources: false } as const;
 let scenario: Promise<SeedScenario> | undefined;
+/** Every workload pid the launchers of this file reported (checked gone at the end). */
+const workloadPids: number[] = [];
+function collectPids(output: string): void {
+  for (const m of output.matchAll(/workload \S+ started: pid (\d+)/g)) {
+    workloadPids.push(Number(m[1]));
+  }
+}
 function setUp(): Promise<SeedScenario> {
   scenario ??= startSeedScenario({ anchors: 2, prefix: PREFIX }).then((s) => {
     globalThis.addEventListener("unload", () => s.cluster.killNow());
@@ -107,6 +114,7 @@ Deno.test({
         launcher.process.kill("SIGKILL");
       } catch { /* ended */ }
       await launcher.status;
+      collectPids(launcher.stderr());
     }
   },
 });
@@ -133,6 +141,7 @@ Deno.test({
     );
     const launcher = startLauncher(["run", "-c", config]);
     assert.equal((await launcher.status).code, 7);
+    collectPids(launcher.stderr());
     assert.match(launcher.stdout(), /\[w\] bye/);
   },
 });
@@ -203,6 +212,7 @@ Deno.test({
         launcher.process.kill("SIGKILL");
       } catch { /* ended */ }
       await launcher.status;
+      collectPids(launcher.stderr());
     }
   },
 });
@@ -289,7 +299,11 @@ Deno.test({
     const s = await setUp();
     const pids = s.cluster.recordProcesses ? await s.cluster.recordProcesses() : [];
     await s.stop();
-    assert.deepEqual(await leftovers(PREFIX), []);
+    assert.deepEqual(
+      await leftovers(s.network.stem),
+      [],
+      "this run's namespaces and links are gone",
+    );
     for (const p of pids) {
       let alive = true;
       try {
@@ -299,14 +313,15 @@ Deno.test({
       }
       assert.equal(alive, false, `process ${p.pid} still alive`);
     }
-    const strays = await new Deno.Command("pgrep", {
-      args: ["-f", "examples/albums/main.ts --port 8080"],
-      stdout: "piped",
-    }).output();
-    assert.equal(
-      new TextDecoder().decode(strays.stdout).trim(),
-      "",
-      "no albums workload left running",
-    );
+    for (const pid of workloadPids) {
+      let alive = true;
+      try {
+        Deno.kill(pid, "SIGCONT");
+      } catch {
+        alive = false;
+      }
+      assert.equal(alive, false, `workload process ${pid} still alive`);
+    }
+    assert.ok(workloadPids.length >= 4, "the tests above started workloads");
   },
 });

@@ -370,6 +370,10 @@ Deno.test({
   fn: async () => {
     const s = await setUp();
     await s.stop();
-    assert.deepEqual(await leftovers(PREFIX), []);
+    assert.deepEqual(
+      await leftovers(s.network.stem),
+      [],
+      "this run's namespaces and links are gone",
+    );
   },
 });
