@@ -5,6 +5,10 @@
  */
 import { type Command, Option } from "@commander-js/extra-typings";
 import { type Anchor, type Config, formatDuration, loadConfig } from "../config/mod.ts";
+import { type LoadedKubeConfig, loadKubeConfig } from "../kube/mod.ts";
+import { createPlatform } from "../platform/mod.ts";
+import { resolveAnchor } from "../supervisor/mod.ts";
+import { CliError, EXIT_RESOLVE, EXIT_USAGE } from "./exit_codes.ts";
 import { type CommandContext, configOption, resolveConfigPath } from "./options.ts";
 
 /** Target operating system of a plan. */
@@ -137,11 +141,68 @@ export function planCommand(program: Command, context: () => CommandContext): vo
     .addOption(
       new Option("--platform <os>", "plan for this OS").choices(["linux", "windows"] as const),
     )
+    .option("--resolve", "also resolve every anchor now (Kubernetes + network), launching nothing")
     .action(async (options) => {
       const config = await loadConfig(resolveConfigPath(options.config));
       const platform = options.platform ?? (Deno.build.os === "windows" ? "windows" : "linux");
       const plan = buildPlan(config, platform);
-      const { io } = context();
-      io.out(options.output === "json" ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+      const { io, setExitCode } = context();
+      if (!options.resolve) {
+        io.out(options.output === "json" ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+        return;
+      }
+      if (options.platform && options.platform !== Deno.build.os) {
+        throw new CliError(
+          `--resolve needs to run on the ${options.platform} node itself`,
+          EXIT_USAGE,
+        );
+      }
+      const resolved = await resolveAll(config);
+      if (resolved.some((r) => "error" in r)) setExitCode(EXIT_RESOLVE);
+      if (options.output === "json") {
+        io.out(`${JSON.stringify({ ...plan, resolved }, null, 2)}\n`);
+        return;
+      }
+      const lines = resolved.map((r) =>
+        "error" in r
+          ? `  ${r.anchor}: NOT RESOLVED: ${r.error}`
+          : `  ${r.anchor}: ${r.pod ? `pod ${r.pod} ` : ""}${
+            r.ip ? `IP ${r.ip} ` : ""
+          }→ ${r.domain} (${r.seconds.toFixed(3)} s)`
+      );
+      io.out(`${formatPlan(plan)}resolved:\n${lines.join("\n")}\n`);
     });
+}
+
+/** The outcome of resolving one anchor for `plan --resolve`. */
+export type AnchorResolution =
+  | { anchor: string; pod?: string; ip?: string; domain: string; seconds: number }
+  | { anchor: string; error: string };
+
+async function resolveAll(config: Config): Promise<AnchorResolution[]> {
+  const platform = await createPlatform();
+  let kube: Promise<LoadedKubeConfig> | undefined;
+  const context = {
+    platform,
+    kube: () => kube ??= loadKubeConfig(config.kubernetes.kubeconfig),
+  };
+  return await Promise.all(
+    Object.entries(config.anchors).map(async ([name, anchor]) => {
+      try {
+        const r = await resolveAnchor(name, anchor, context);
+        await r.pod?.claim?.release();
+        return {
+          anchor: name,
+          ...(r.pod ? { pod: `${r.pod.namespace}/${r.pod.pod}` } : {}),
+          ...(r.ip ? { ip: r.ip } : {}),
+          domain: r.domain.kind === "netns"
+            ? `netns ${r.domain.path} (inode ${r.domain.inode})`
+            : `compartment ${r.domain.id}`,
+          seconds: r.resolutionSeconds,
+        };
+      } catch (error) {
+        return { anchor: name, error: error instanceof Error ? error.message : String(error) };
+      }
+    }),
+  );
 }

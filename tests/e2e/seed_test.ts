@@ -24,7 +24,7 @@ function collectPids(output: string): void {
 }
 function setUp(): Promise<SeedScenario> {
   scenario ??= startSeedScenario({ anchors: 2, prefix: PREFIX }).then((s) => {
-    globalThis.addEventListener("unload", () => s.cluster.killNow());
+    globalThis.addEventListener("unload", () => s.stopSync());
     return s;
   });
   return scenario;
@@ -175,6 +175,31 @@ Deno.test({
       `net:[${inode}]`,
       "raw output, from inside the anchor's netns",
     );
+  },
+});
+
+Deno.test({
+  name: "seed: plan --resolve shows the resolved anchor pod, IP and netns without launching",
+  ...SHARED,
+  fn: async () => {
+    const s = await setUp();
+    const anchor = s.anchors[1];
+    const config = await s.writeConfig(
+      "plan",
+      baseConfig(
+        s,
+        { albums: { selector: `anchor=${anchor.pod}`, namespace: s.namespace, timeout: "20s" } },
+        { albums: { anchor: "albums", command: albumsCommand() } },
+      ),
+    );
+    const launcher = startLauncher(["plan", "--resolve", "--output", "json", "-c", config]);
+    assert.equal((await launcher.status).code, 0, launcher.stderr());
+    const plan = JSON.parse(launcher.stdout());
+    assert.deepEqual(plan.resolved[0].anchor, "albums");
+    assert.equal(plan.resolved[0].pod, `k2s/${anchor.pod}`);
+    assert.equal(plan.resolved[0].ip, anchor.host.ip);
+    assert.match(plan.resolved[0].domain, new RegExp(`netns ${anchor.host.path} `));
+    assert.doesNotMatch(launcher.stderr(), /started: pid/, "nothing was launched");
   },
 });
 

@@ -22,7 +22,7 @@ const SHARED = { sanitizeOps: false, sanitizeResources: false } as const;
 let scenario: Promise<SeedScenario> | undefined;
 function setUp(): Promise<SeedScenario> {
   scenario ??= startSeedScenario({ anchors: 1, prefix: PREFIX }).then((s) => {
-    globalThis.addEventListener("unload", () => s.cluster.killNow());
+    globalThis.addEventListener("unload", () => s.stopSync());
     return s;
   });
   return scenario;

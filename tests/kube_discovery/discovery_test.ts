@@ -238,7 +238,15 @@ Deno.test({
     assert.equal(
       late.pod,
       won[0].pod,
-      `holders after release: ${JSON.stringify(Object.fromEntries((await c.listPods(ns)).map((p) => [p.metadata.name, p.metadata.annotations?.[CLAIM_HOLDER_ANNOTATION]])))}; won ${JSON.stringify(won.map((w) => w.pod))}`,
+      `holders after release: ${
+        JSON.stringify(
+          Object.fromEntries(
+            (await c.listPods(ns)).map((
+              p,
+            ) => [p.metadata.name, p.metadata.annotations?.[CLAIM_HOLDER_ANNOTATION]]),
+          ),
+        )
+      }; won ${JSON.stringify(won.map((w) => w.pod))}`,
     );
     for (const w of [...won.slice(1), late]) await w.claim!.release();
   },

@@ -81,6 +81,11 @@ export interface TestNetwork {
   exec(host: TestHost, cmd: string, args: string[]): Promise<RunResult>;
   /** Deletes everything made (processes in the namespaces are killed first). Idempotent. */
   remove(): Promise<void>;
+  /**
+   * The same, synchronously, for `unload` handlers (a filtered or interrupted test run that
+   * never reaches its cleanup test). Best effort; never throws.
+   */
+  removeSync(): void;
 }
 
 function randomId(): string {
@@ -210,6 +215,27 @@ export async function createTestNetwork(prefix: string): Promise<TestNetwork> {
       return run("ip", ["netns", "exec", host.netns, cmd, ...args]);
     },
     remove,
+    removeSync() {
+      if (removed) return;
+      const quiet = { stdout: "null", stderr: "null" } as const;
+      for (const h of hosts) {
+        try {
+          const pids = new Deno.Command("ip", { args: ["netns", "pids", h.netns], stderr: "null" })
+            .outputSync();
+          for (const p of new TextDecoder().decode(pids.stdout).split(/\s+/).filter(Boolean)) {
+            try {
+              Deno.kill(Number(p), "SIGKILL");
+            } catch { /* gone */ }
+          }
+          new Deno.Command("ip", { args: ["netns", "del", h.netns], ...quiet }).outputSync();
+          new Deno.Command("ip", { args: ["link", "del", h.veth], ...quiet }).outputSync();
+        } catch { /* best effort */ }
+      }
+      try {
+        new Deno.Command("ip", { args: ["link", "del", bridge], ...quiet }).outputSync();
+      } catch { /* best effort */ }
+      removed = true;
+    },
   };
   return net;
 }

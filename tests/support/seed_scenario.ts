@@ -42,6 +42,8 @@ export interface SeedScenario {
   curl(url: string, timeoutSeconds?: number): Promise<{ status: number; body: string }>;
   /** Removes namespaces, veths, the bridge, processes in them, the apiserver and etcd. */
   stop(): Promise<void>;
+  /** The same, synchronously and best effort, for `unload` handlers. */
+  stopSync(): void;
 }
 
 /** Options of {@linkcode startSeedScenario}. */
@@ -117,6 +119,13 @@ export async function startSeedScenario(options: SeedScenarioOptions = {}): Prom
         const lines = r.stdout.split("\n");
         const status = Number(lines.pop() ?? 0);
         return { status: Number.isFinite(status) ? status : 0, body: lines.join("\n") };
+      },
+      stopSync() {
+        n.removeSync();
+        c.killNow();
+        try {
+          Deno.removeSync(dir, { recursive: true });
+        } catch { /* best effort */ }
       },
       async stop() {
         await n.remove();
