@@ -204,6 +204,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "compartments (doctor) lists the anchor namespaces, their addresses and owning pods",
+  ...SHARED,
+  fn: async () => {
+    const s = await setUp();
+    const config = await s.writeConfig("doctor", baseConfig(s, {}, {}));
+    const run = startLauncher(["doctor", "--output", "json", "-c", config]);
+    assert.equal((await run.status).code, 0, run.stderr());
+    const { domains } = JSON.parse(run.stdout());
+    for (const anchor of s.anchors) {
+      const inode = Deno.statSync(anchor.host.path).ino;
+      const row = domains.find((d: { id: string }) => d.id === `netns:${inode}`);
+      assert.ok(row, `namespace of ${anchor.pod} listed`);
+      assert.ok(row.paths.includes(anchor.host.path));
+      assert.ok(row.addresses.some((a: string) => a.startsWith(`${anchor.host.ip}/24 `)));
+      assert.deepEqual(row.pods, [`k2s/${anchor.pod}`]);
+    }
+    assert.ok(
+      domains.some((d: { launcher: boolean }) => d.launcher),
+      "the launcher's own namespace is marked",
+    );
+  },
+});
+
+Deno.test({
   name: "scale: two anchors, two workloads on the same port 8080, one launcher",
   ...SHARED,
   fn: async () => {
