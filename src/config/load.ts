@@ -19,7 +19,7 @@ import {
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";
 import { interpolate } from "./interpolate.ts";
-import { type Config, configSchema } from "./schema.ts";
+import { type Config, configJsonSchema, configSchema } from "./schema.ts";
 
 /** Files larger than this are refused before parsing: a config is never this big. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -380,49 +380,20 @@ function messageFor(issue: z.core.$ZodIssue, node: YamlNode): string {
   }
 }
 
-/** Field names allowed at a path, for "did you mean" hints. */
+/** Field names allowed at a path, for "did you mean" hints, read off the JSON Schema. */
 function knownKeysAt(path: Path): string[] {
-  const shapes: Record<string, string[]> = {
-    "": ["apiVersion", "kubernetes", "health", "anchors", "workloads"],
-    kubernetes: ["kubeconfig"],
-    health: ["port", "address"],
-    anchor: ["selector", "namespace", "node", "pick", "timeout", "netns", "compartment"],
-    workload: [
-      "anchor",
-      "command",
-      "env",
-      "cwd",
-      "sha256",
-      "port",
-      "restart",
-      "stopTimeout",
-      "startupTimeout",
-      "probes",
-      "logs",
-      "windows",
-    ],
-    restart: ["policy", "backoff"],
-    backoff: ["initial", "max", "resetAfter"],
-    probes: ["readiness", "liveness", "startup"],
-    probe: [
-      "http",
-      "tcp",
-      "period",
-      "timeout",
-      "failureThreshold",
-      "successThreshold",
-      "initialDelay",
-    ],
-    http: ["port", "path"],
-    tcp: ["port"],
-    logs: ["dir", "maxSize", "keep", "maxAge"],
-    windows: ["strategy", "compartmentEnv"],
-  };
-  if (path.length === 0) return shapes[""];
-  if (path[0] === "anchors" && path.length === 2) return shapes.anchor;
-  if (path[0] === "workloads" && path.length === 2) return shapes.workload;
-  if (path[0] === "workloads" && path[2] === "probes" && path.length === 4) return shapes.probe;
-  return shapes[String(path[path.length - 1])] ?? [];
+  let node = configJsonSchema() as JsonSchemaNode | undefined;
+  for (const part of path) {
+    if (!node) return [];
+    node = node.properties?.[String(part)] ??
+      (typeof node.additionalProperties === "object" ? node.additionalProperties : undefined);
+  }
+  return Object.keys(node?.properties ?? {});
+}
+
+interface JsonSchemaNode {
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: JsonSchemaNode | boolean;
 }
 
 function closest(word: string, candidates: readonly string[]): string | undefined {
