@@ -110,6 +110,10 @@ export async function main(args: readonly string[], io: Io = stdio()): Promise<n
 function report(error: unknown, io: Io): number {
   if (error instanceof CommanderError) {
     if (error.exitCode === 0) return 0; // --help, --version
+    // No command given: commander has already printed the usage; that is the message.
+    if (error.code === "commander.help" || error.code === "commander.helpDisplayed") {
+      return EXIT_USAGE;
+    }
     io.err(`cplauncher: ${error.message.replace(/^error: /, "")}\n`);
     return EXIT_USAGE;
   }

@@ -20,7 +20,12 @@ export interface ConfigIssue {
 
 /** Formats an issue as `file:line:col: path: message`. */
 export function formatIssue(issue: ConfigIssue): string {
-  return `${issue.file}:${issue.line}:${issue.column}: ${issue.path}: ${issue.message}`;
+  // One issue is one line, whatever the user's text contained.
+  const oneLine = (text: string) =>
+    text.replace(/[\r\n\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return `${oneLine(issue.file)}:${issue.line}:${issue.column}: ${oneLine(issue.path)}: ${
+    oneLine(issue.message)
+  }`;
 }
 
 /** Thrown by {@linkcode loadConfig} and friends when a config is invalid. */

@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  type Document,
   isAlias,
   isMap,
   isPair,
@@ -84,13 +85,17 @@ export function parseConfig(
 
   const docs = parseAllDocuments(text, {
     lineCounter: lines,
-    uniqueKeys: true,
+    // Duplicate keys are found by walkDocument below: the yaml package's own check is
+    // quadratic in the size of a mapping and reports no field path.
+    uniqueKeys: false,
     prettyErrors: false,
+    // Warnings (e.g. collection keys) would go to the console; they are reported as issues.
+    logLevel: "silent",
     strict: true,
     merge: true,
   });
   const docList = Array.isArray(docs) ? docs : [];
-  if (!Array.isArray(docs)) {
+  if (docList.length === 0) {
     // An empty stream (only comments or directives).
     return {
       ok: false,
@@ -140,12 +145,23 @@ export function parseConfig(
 
   const issues: ConfigIssue[] = [];
   const lookup = envLookup(options.env);
-  walkScalars(root, [], (node, path) => {
-    if (typeof node.value !== "string") return;
-    const result = interpolate(node.value, lookup);
-    if (result.ok) node.value = result.value;
-    else issues.push(issueAt(node.range?.[0] ?? 0, path, result.message));
+  const structural: ConfigIssue[] = [];
+  walkDocument(doc, root, [], {
+    scalar(node, path) {
+      if (typeof node.value !== "string") return;
+      const result = interpolate(node.value, lookup);
+      if (result.ok) node.value = result.value;
+      else issues.push(issueAt(node.range?.[0] ?? 0, path, result.message));
+    },
+    problem(node, path, message) {
+      structural.push(issueAt(node.range?.[0] ?? 0, path, message));
+    },
   });
+  // Structural problems (duplicate or complex keys, dangling aliases, bad merges) would make
+  // the conversion below fail or silently drop data, so they are reported on their own.
+  if (structural.length > 0) {
+    return { ok: false, issues: limitIssues(sortIssues(dedupe([...structural, ...issues]))) };
+  }
 
   let data: unknown;
   try {
@@ -160,12 +176,13 @@ export function parseConfig(
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
+      if (issues.length > MAX_ISSUES) break;
       issues.push(...zodIssueToConfigIssues(issue, root, issueAt));
     }
   }
   issues.push(...crossReferenceIssues(data, root, issueAt));
   if (issues.length > 0 || !parsed.success) {
-    return { ok: false, issues: sortIssues(dedupe(issues)) };
+    return { ok: false, issues: limitIssues(sortIssues(dedupe(issues))) };
   }
   return { ok: true, config: parsed.data };
 }
@@ -192,12 +209,11 @@ export async function readConfigText(path: string): Promise<string> {
     let line = 1;
     let column = 1;
     if (bytes) {
-      for (let i = 0; i < offset; i++) {
-        if (bytes[i] === 0x0a) {
-          line++;
-          column = 1;
-        } else column++;
-      }
+      // Columns count characters, like the YAML positions: decode the valid prefix.
+      const prefix = new TextDecoder().decode(bytes.subarray(0, offset));
+      const lastNewline = prefix.lastIndexOf("\n");
+      line += prefix.split("\n").length - 1;
+      column = [...prefix.slice(lastNewline + 1)].length + 1;
     }
     throw new ConfigError([{ file: path, line, column, path: "(document)", message }]);
   };
@@ -238,21 +254,30 @@ function fileErrorMessage(error: unknown): string {
   return `cannot read the file: ${error instanceof Error ? error.message : String(error)}`;
 }
 
+/** Byte offset of the first byte that does not start or continue a valid UTF-8 sequence. */
 function firstInvalidUtf8(bytes: Uint8Array): number {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  // Binary search would be faster, but this runs only on garbage input of bounded size.
-  let low = 0;
-  let high = bytes.length;
-  while (high - low > 1) {
-    const mid = (low + high) >> 1;
-    try {
-      decoder.decode(bytes.subarray(0, mid), { stream: true });
-      low = mid;
-    } catch {
-      high = mid;
-    }
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    const length = b < 0x80
+      ? 1
+      : b >= 0xc2 && b <= 0xdf
+      ? 2
+      : b >= 0xe0 && b <= 0xef
+      ? 3
+      : b >= 0xf0 && b <= 0xf4
+      ? 4
+      : 0;
+    if (length === 0 || i + length > bytes.length) return i;
+    for (let k = 1; k < length; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
+    // Overlong 3-byte forms, surrogates, and code points above U+10FFFF.
+    if (b === 0xe0 && bytes[i + 1] < 0xa0) return i;
+    if (b === 0xed && bytes[i + 1] > 0x9f) return i;
+    if (b === 0xf0 && bytes[i + 1] < 0x90) return i;
+    if (b === 0xf4 && bytes[i + 1] > 0x8f) return i;
+    i += length;
   }
-  return low;
+  return i;
 }
 
 function countLines(text: string, lines: LineCounter): void {
@@ -276,20 +301,68 @@ function describeNode(node: unknown): string {
 
 type IssueAt = (offset: number, path: Path, message: string) => ConfigIssue;
 
-function walkScalars(
-  node: unknown,
-  path: Path,
-  visit: (node: Scalar, path: Path) => void,
-): void {
-  if (isScalar(node)) visit(node, path);
-  else if (isMap(node)) {
+interface DocumentVisitor {
+  scalar(node: Scalar, path: Path): void;
+  problem(node: YamlNode, path: Path, message: string): void;
+}
+
+/**
+ * Visits every scalar value (not keys) with its field path, and reports what the plain
+ * conversion to JavaScript would get wrong: duplicate keys, keys that are not scalars,
+ * aliases to nothing, merge keys whose value is not a mapping.
+ */
+function walkDocument(doc: Document, node: unknown, path: Path, visitor: DocumentVisitor): void {
+  if (isScalar(node)) visitor.scalar(node, path);
+  else if (isAlias(node)) {
+    if (!node.resolve(doc)) {
+      visitor.problem(node, path, `alias *${node.source} refers to no anchor (&${node.source})`);
+    }
+  } else if (isMap(node)) {
+    const seen = new Set<string>();
     for (const pair of node.items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      walkScalars(pair.value, [...path, key], visit);
+      const keyNode = pair.key as YamlNode | null;
+      if (!isScalar(keyNode)) {
+        visitor.problem(keyNode ?? node, path, "keys must be plain strings, not lists or mappings");
+        continue;
+      }
+      // With merge keys on, the yaml package gives `<<` a symbol value.
+      const merge = typeof keyNode.value === "symbol" || keyNode.value === "<<";
+      const key = merge ? "<<" : String(keyNode.value);
+      if (merge && !isMergeSource(doc, pair.value)) {
+        visitor.problem(
+          keyNode,
+          [...path, key],
+          "a merge key (<<) needs a mapping or an alias to one",
+        );
+        continue;
+      }
+      if (seen.has(key)) {
+        visitor.problem(keyNode, [...path, key], `duplicate key ${JSON.stringify(key)}`);
+      }
+      seen.add(key);
+      walkDocument(doc, pair.value, [...path, key], visitor);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, index) => walkScalars(item, [...path, index], visit));
+    node.items.forEach((item, index) => walkDocument(doc, item, [...path, index], visitor));
   }
+}
+
+function isMergeSource(doc: Document, value: unknown): boolean {
+  const target = isAlias(value) ? value.resolve(doc) : value;
+  if (isMap(target)) return true;
+  return isSeq(target) && target.items.every((item) => isMergeSource(doc, item));
+}
+
+/** At most this many issues are listed; a broken file should not flood the terminal. */
+const MAX_ISSUES = 100;
+
+function limitIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  if (issues.length <= MAX_ISSUES) return issues;
+  const last = issues[MAX_ISSUES - 1];
+  return [
+    ...issues.slice(0, MAX_ISSUES - 1),
+    { ...last, path: "(document)", message: `… and ${issues.length - MAX_ISSUES + 1} more issues` },
+  ];
 }
 
 /** Finds the YAML node at `path`, or the deepest existing ancestor. */
@@ -333,13 +406,13 @@ function zodIssueToConfigIssues(
   if (issue.code === "unrecognized_keys") {
     const parent = nodeAt(root, path);
     const known = knownKeysAt(path);
-    return issue.keys.map((key) => {
+    return issue.keys.slice(0, MAX_ISSUES + 1).map((key) => {
       const at = nodeAt(root, [...path, key]);
       const hint = closest(key, known);
       return issueAt(
         offsetOf(at.keyNode ?? parent.node),
         [...path, key],
-        `unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : ""}`,
+        `unknown field ${JSON.stringify(key)}${hint ? ` (did you mean "${hint}"?)` : ""}`,
       );
     });
   }
@@ -361,11 +434,25 @@ function nameMessage(issue: z.core.$ZodIssueInvalidKey): string {
   return inner?.message ?? issue.message;
 }
 
+/** zod's type names in the words of YAML users. */
+const TYPE_NAMES: Record<string, string> = {
+  record: "a mapping",
+  object: "a mapping",
+  array: "a list",
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+};
+
 function messageFor(issue: z.core.$ZodIssue, node: YamlNode): string {
   const got = isScalar(node) ? JSON.stringify(node.value) : describeNode(node);
   switch (issue.code) {
     case "invalid_type":
-      return `expected ${issue.expected}, got ${describeNode(node)}`;
+      // Our own messages (e.g. durations) explain more than zod's type names.
+      if (!issue.message.startsWith("Invalid input")) {
+        return `${issue.message}, got ${describeNode(node)}`;
+      }
+      return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${describeNode(node)}`;
     case "invalid_value":
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, got ${got}`;
     case "too_small":

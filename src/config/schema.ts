@@ -169,7 +169,10 @@ const SIZE_UNITS: Record<string, number> = {
 const size = z.string().transform((text, ctx) => {
   const match = SIZE.exec(text);
   if (!match) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not a size (e.g. 10MiB, 500KB)` });
+    ctx.addIssue({
+      code: "custom",
+      message: `${JSON.stringify(text)} is not a size (e.g. 10MiB, 500KB)`,
+    });
     return z.NEVER;
   }
   return Number(match[1]) * SIZE_UNITS[match[2] ?? "B"];

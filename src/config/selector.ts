@@ -25,11 +25,13 @@ function checkKey(key: string): string | undefined {
   if (slash !== -1) {
     const prefix = key.slice(0, slash);
     if (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)) {
-      return `label key prefix "${prefix}" is not a DNS subdomain`;
+      return `label key prefix ${JSON.stringify(prefix)} is not a DNS subdomain`;
     }
   }
   if (!NAME.test(name)) {
-    return `label key "${key}" is not valid (1-63 characters: letters, digits, '-', '_', '.', starting and ending with a letter or digit)`;
+    return `label key ${
+      JSON.stringify(key)
+    } is not valid (1-63 characters: letters, digits, '-', '_', '.', starting and ending with a letter or digit)`;
   }
   return undefined;
 }
@@ -37,7 +39,9 @@ function checkKey(key: string): string | undefined {
 function checkValue(value: string): string | undefined {
   return VALUE.test(value)
     ? undefined
-    : `label value "${value}" is not valid (at most 63 characters: letters, digits, '-', '_', '.', starting and ending with a letter or digit)`;
+    : `label value ${
+      JSON.stringify(value)
+    } is not valid (at most 63 characters: letters, digits, '-', '_', '.', starting and ending with a letter or digit)`;
 }
 
 /** Splits on commas that are not inside parentheses. */
@@ -71,11 +75,15 @@ export function parseSelector(
 ): { ok: true; requirements: SelectorRequirement[] } | { ok: false; message: string } {
   if (selector.trim() === "") return { ok: false, message: "selector is empty" };
   const parts = splitTopLevel(selector);
-  if (!parts) return { ok: false, message: `unbalanced parentheses in "${selector}"` };
+  if (!parts) {
+    return { ok: false, message: `unbalanced parentheses in ${JSON.stringify(selector)}` };
+  }
   const requirements: SelectorRequirement[] = [];
   for (const raw of parts) {
     const part = raw.trim();
-    if (part === "") return { ok: false, message: `empty requirement in "${selector}"` };
+    if (part === "") {
+      return { ok: false, message: `empty requirement in ${JSON.stringify(selector)}` };
+    }
     const requirement = parseRequirement(part);
     if ("message" in requirement) return { ok: false, message: requirement.message };
     requirements.push(requirement);
@@ -91,7 +99,7 @@ function parseRequirement(part: string): SelectorRequirement | { message: string
     const problem = checkKey(key) ?? values.map(checkValue).find(Boolean);
     if (problem) return { message: problem };
     if (values.length === 0 || values.some((v) => v === "") && values.length > 1) {
-      return { message: `"${part}": the value list must not have empty entries` };
+      return { message: `${JSON.stringify(part)}: the value list must not have empty entries` };
     }
     return { key, operator: op as "in" | "notin", values };
   }
@@ -105,7 +113,7 @@ function parseRequirement(part: string): SelectorRequirement | { message: string
   const negated = part.startsWith("!");
   const key = negated ? part.slice(1).trim() : part;
   const problem = checkKey(key);
-  if (problem) return { message: `"${part}": ${problem}` };
+  if (problem) return { message: `${JSON.stringify(part)}: ${problem}` };
   return { key, operator: negated ? "!exists" : "exists", values: [] };
 }
 

@@ -45,6 +45,7 @@ import {
   type RenderOptions,
   type RenderPlatform,
   type RenderResult,
+  WINDOWS_TOLERATION,
 } from "./types.ts";
 
 type SelectorAnchor = Anchor & { kind: "selector" };
@@ -156,8 +157,11 @@ export function render(options: RenderOptions): RenderResult {
       workloadNames.length === 0
         ? `${file} has no workloads to run`
         : `no workload of ${file} can run on ${platform}: ${
-          skipped.map((w) => `${w} (anchor ${config.workloads[w].anchor})`).join(", ")
-        } use ${platform === "linux" ? "Windows compartments" : "Linux network namespaces"}`,
+          skipped.map((w) => {
+            const anchorName = config.workloads[w].anchor;
+            return `${w} uses anchor ${anchorName}, ${describeStatic(config.anchors[anchorName])}`;
+          }).join("; ")
+        }`,
     );
   }
   const usedAnchors = [...new Set(running.map((w) => config.workloads[w].anchor))].sort(
@@ -359,17 +363,31 @@ export function render(options: RenderOptions): RenderResult {
     const spec: Json = {
       os: { name: platform },
       nodeSelector: { ...osSelector },
+      ...(platform === "windows" ? { tolerations: [{ ...WINDOWS_TOLERATION }] } : {}),
       automountServiceAccountToken: false,
     };
-    if (index > 0) {
-      // All anchors of a launcher must share its node: follow the first anchor.
-      spec.affinity = {
-        podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [affinityTerm(first)] },
+    const affinity: Json = {};
+    if (plan.anchor.node !== undefined && !containsPlaceholder(plan.anchor.node)) {
+      // A fixed `node:` in the config: the anchor pods must run there to be found.
+      affinity.nodeAffinity = {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{
+            matchFields: [{ key: "metadata.name", operator: "In", values: [plan.anchor.node] }],
+          }],
+        },
       };
     }
+    if (index > 0) {
+      // All anchors of a launcher must share its node: follow the first anchor.
+      affinity.podAffinity = {
+        requiredDuringSchedulingIgnoredDuringExecution: [affinityTerm(first)],
+      };
+    }
+    if (Object.keys(affinity).length > 0) spec.affinity = affinity;
     spec.containers = [{
       name: "pause",
       image: pauseImage,
+      resources: { requests: { cpu: "10m", memory: "16Mi" } },
       ...(plan.ports.length > 0
         ? { ports: plan.ports.map((port) => ({ containerPort: port, protocol: "TCP" })) }
         : {}),
@@ -551,6 +569,7 @@ function launcherDeployment(input: LauncherInput): KubeObject {
   const spec: Json = {
     os: { name: platform },
     nodeSelector: { "kubernetes.io/os": platform },
+    ...(platform === "windows" ? { tolerations: [{ ...WINDOWS_TOLERATION }] } : {}),
     serviceAccountName: input.name,
   };
   if (input.anchorPlans.length === 0) spec.automountServiceAccountToken = false;

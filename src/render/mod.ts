@@ -38,4 +38,5 @@ export {
   type RenderOptions,
   type RenderPlatform,
   type RenderResult,
+  WINDOWS_TOLERATION,
 } from "./types.ts";

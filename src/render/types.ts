@@ -86,16 +86,28 @@ export class RenderError extends Error {
 /** Default base name of generated objects. */
 export const DEFAULT_NAME = "cplauncher";
 /** Default launcher image: build it from `dist/` (see docs/render.md). */
-export const DEFAULT_IMAGE = `cplauncher:${VERSION}`;
+export const DEFAULT_IMAGE: string = `cplauncher:${VERSION}`;
 /** Default anchor image; multi-arch, with Linux and Windows variants. */
 export const DEFAULT_PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
 /**
- * Default launcher path per platform. On Windows it lies in the image, which a HostProcess
- * container sees under `%CONTAINER_SANDBOX_MOUNT_POINT%` (expanded by the container runtime).
+ * Default launcher path per platform. On Windows the exe lies at the root of the image (as
+ * examples/windows/Dockerfile puts it), which a HostProcess container sees under
+ * `%CONTAINER_SANDBOX_MOUNT_POINT%`; the container runtime (hcsshim) replaces that
+ * variable anywhere in the command line.
  */
 export const DEFAULT_LAUNCHER_PATH: Readonly<Record<RenderPlatform, string>> = {
-  windows: "%CONTAINER_SANDBOX_MOUNT_POINT%\\cplauncher\\cplauncher.exe",
+  windows: "%CONTAINER_SANDBOX_MOUNT_POINT%\\cplauncher.exe",
   linux: "/usr/local/bin/cplauncher",
+};
+/**
+ * Toleration added to Windows pods: the taint Kubernetes' Windows guide suggests for keeping
+ * Linux pods off Windows nodes. Harmless where the taint is not used.
+ */
+export const WINDOWS_TOLERATION: Readonly<Record<string, string>> = {
+  key: "os",
+  operator: "Equal",
+  value: "windows",
+  effect: "NoSchedule",
 };
 /** Where the ConfigMap is mounted in the launcher container. */
 export const CONFIG_MOUNT_PATH = "/etc/cplauncher";

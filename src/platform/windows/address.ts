@@ -149,7 +149,8 @@ export function isGuid(s: string): boolean {
 export function guidBytes(s: string): Uint8Array<ArrayBuffer> {
   const m = GUID_RE.exec(s);
   if (!m) throw new Error(`not a GUID: ${s}`);
-  const out = new Uint8Array(16);
+  // Off-heap (see alloc() in memory.ts): it is passed by reference to nonblocking HCN calls.
+  const out = new Uint8Array(new ArrayBuffer(16));
   const v = new DataView(out.buffer);
   v.setUint32(0, parseInt(m[1], 16), true);
   v.setUint16(4, parseInt(m[2], 16), true);

@@ -12,7 +12,7 @@
 import { getLogger } from "@logtape/logtape";
 import { netioStatusError, WindowsError } from "./errors.ts";
 import { iphlpapi, requireExport } from "./iphlpapi.ts";
-import { dv, readPtr } from "./memory.ts";
+import { alloc, dv, readPtr } from "./memory.ts";
 import {
   MIB_TCP6ROW_OWNER_PID,
   MIB_TCP6TABLE_OWNER_PID,
@@ -92,7 +92,7 @@ export interface UnicastAddress {
 /** The unicast addresses of the calling thread's compartment (`GetUnicastIpAddressTable`). */
 export function unicastAddresses(): UnicastAddress[] {
   const lib = iphlpapi();
-  const out = new Uint8Array(8);
+  const out = alloc(8);
   const err = netioStatusError(
     "GetUnicastIpAddressTable",
     lib.GetUnicastIpAddressTable(W.AF_UNSPEC, out),
@@ -108,13 +108,14 @@ export function unicastAddresses(): UnicastAddress[] {
     for (let i = 0; i < n; i++) {
       const base = MIB_UNICASTIPADDRESS_TABLE.fields.Table + i * R.size;
       const family = view.getUint16(base + R.fields["Address.si_family"]);
+      // Copy out: getArrayBuffer() would alias the table, which FreeMibTable releases below.
       let address: Uint8Array;
       if (family === W.AF_INET) {
-        address = new Uint8Array(view.getArrayBuffer(4, base + R.fields["Address.Ipv4.sin_addr"]));
+        address = new Uint8Array(4);
+        view.copyInto(address, base + R.fields["Address.Ipv4.sin_addr"]);
       } else if (family === W.AF_INET6) {
-        address = new Uint8Array(
-          view.getArrayBuffer(16, base + R.fields["Address.Ipv6.sin6_addr"]),
-        );
+        address = new Uint8Array(16);
+        view.copyInto(address, base + R.fields["Address.Ipv6.sin6_addr"]);
       } else {
         continue;
       }
@@ -148,14 +149,14 @@ export function tcpListeners(): TcpListener[] {
 
 function listenersFor(af: number): TcpListener[] {
   const lib = iphlpapi();
-  const size = new Uint8Array(4);
-  let buf = new Uint8Array(16 * 1024);
+  const size = alloc(4);
+  let buf = alloc(16 * 1024);
   // The table can grow between the size query and the read; retry a few times.
   for (let attempt = 0; attempt < 8; attempt++) {
     dv(size).setUint32(0, buf.length, true);
     const rc = lib.GetExtendedTcpTable(buf, size, 0, af, W.TCP_TABLE_OWNER_PID_LISTENER, 0);
     if (rc === 122 /* ERROR_INSUFFICIENT_BUFFER */) {
-      buf = new Uint8Array(dv(size).getUint32(0, true) + 4096);
+      buf = alloc(dv(size).getUint32(0, true) + 4096);
       continue;
     }
     if (rc === 232 /* ERROR_NO_DATA */) return [];

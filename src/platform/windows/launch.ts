@@ -29,7 +29,7 @@ import { buildCommandLine, MAX_COMMAND_LINE } from "./cmdline.ts";
 import { MissingExportError, netioStatusError, WindowsError } from "./errors.ts";
 import { iphlpapi } from "./iphlpapi.ts";
 import { checkBool, closeHandle, kernel32, lastError } from "./kernel32.ts";
-import { dv, ptrValue, readPtr, writePtr, wstr } from "./memory.ts";
+import { alloc, dv, ptrValue, readPtr, writePtr, wstr } from "./memory.ts";
 import {
   JOBOBJECT_BASIC_PROCESS_ID_LIST,
   JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
@@ -134,11 +134,11 @@ interface Pipe {
 
 function createPipe(name: string): Pipe {
   const k = kernel32();
-  const sa = new Uint8Array(SECURITY_ATTRIBUTES.size);
+  const sa = alloc(SECURITY_ATTRIBUTES.size);
   dv(sa).setUint32(SECURITY_ATTRIBUTES.fields.nLength, SECURITY_ATTRIBUTES.size, true);
   dv(sa).setInt32(SECURITY_ATTRIBUTES.fields.bInheritHandle, 1, true);
-  const r = new Uint8Array(8);
-  const w = new Uint8Array(8);
+  const r = alloc(8);
+  const w = alloc(8);
   checkBool(`CreatePipe(${name})`, k.CreatePipe(r, w, sa, 0));
   const read = readPtr(r);
   const write = readPtr(w);
@@ -191,7 +191,7 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
     const job = k.CreateJobObjectW(null, null);
     if (job === null) throw lastError("CreateJobObjectW");
     own(job);
-    const limits = new Uint8Array(JOBOBJECT_EXTENDED_LIMIT_INFORMATION.size);
+    const limits = alloc(JOBOBJECT_EXTENDED_LIMIT_INFORMATION.size);
     dv(limits).setUint32(
       JOBOBJECT_EXTENDED_LIMIT_INFORMATION.fields["BasicLimitInformation.LimitFlags"],
       W.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
@@ -231,11 +231,11 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
 
     // 4. Attribute list: HANDLE_LIST + JOB_LIST. The value buffers must outlive CreateProcessW
     //    (the list stores pointers to them), hence the locals kept until after the call.
-    const sizeBuf = new Uint8Array(8);
+    const sizeBuf = alloc(8);
     k.InitializeProcThreadAttributeList(null, 2, 0, sizeBuf); // fails by design: size query
     const attrSize = Number(dv(sizeBuf).getBigUint64(0, true));
     if (attrSize === 0) throw lastError("InitializeProcThreadAttributeList(size)");
-    const attrs = new Uint8Array(attrSize);
+    const attrs = alloc(attrSize);
     checkBool(
       "InitializeProcThreadAttributeList",
       k.InitializeProcThreadAttributeList(attrs, 2, 0, sizeBuf),
@@ -246,7 +246,7 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
       attrsLive = false;
     };
     cleanup.push(deleteAttrs);
-    const handleList = new Uint8Array(3 * 8);
+    const handleList = alloc(3 * 8);
     writePtr(handleList, 0, stdin.read);
     writePtr(handleList, 8, stdout.write);
     writePtr(handleList, 16, stderr.write);
@@ -262,7 +262,7 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
         null,
       ),
     );
-    const jobList = new Uint8Array(8);
+    const jobList = alloc(8);
     writePtr(jobList, 0, job);
     checkBool(
       "UpdateProcThreadAttribute(PROC_THREAD_ATTRIBUTE_JOB_LIST)",
@@ -277,7 +277,7 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
       ),
     );
 
-    const si = new Uint8Array(STARTUPINFOEXW.size);
+    const si = alloc(STARTUPINFOEXW.size);
     const F = STARTUPINFOEXW.fields;
     dv(si).setUint32(F["StartupInfo.cb"], STARTUPINFOEXW.size, true);
     dv(si).setUint32(F["StartupInfo.dwFlags"], W.STARTF_USESTDHANDLES, true);
@@ -286,7 +286,7 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
     writePtr(si, F["StartupInfo.hStdError"], stderr.write);
     writePtr(si, F.lpAttributeList, Deno.UnsafePointer.of(attrs));
 
-    const pi = new Uint8Array(PROCESS_INFORMATION.size);
+    const pi = alloc(PROCESS_INFORMATION.size);
     const cmdBuf = wstr(cmdline); // CreateProcessW may write into it: never a literal
     const envBlock = environmentBlock(opts.env);
     const flags = W.EXTENDED_STARTUPINFO_PRESENT | W.CREATE_NEW_PROCESS_GROUP |
@@ -330,7 +330,7 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
     release(stdin.write);
 
     // 5. Verify placement before the first instruction runs.
-    const inJobBuf = new Uint8Array(4);
+    const inJobBuf = alloc(4);
     checkBool("IsProcessInJob", k.IsProcessInJob(hProcess, job, inJobBuf));
     if (dv(inJobBuf).getInt32(0, true) === 0) {
       throw placementError(
@@ -395,7 +395,7 @@ function track(
   const status: Promise<ExitStatus> = (async () => {
     const rc = await k.WaitForSingleObjectAsync(hProcess, W.INFINITE);
     if (rc !== W.WAIT_OBJECT_0) log.warn("WaitForSingleObject returned {rc}", { rc });
-    const codeBuf = new Uint8Array(4);
+    const codeBuf = alloc(4);
     let code = 1;
     if (k.GetExitCodeProcess(hProcess, codeBuf) !== 0) {
       code = dv(codeBuf).getUint32(0, true);
@@ -445,7 +445,7 @@ function track(
     },
     inJob() {
       if (!jobOpen) return false;
-      const b = new Uint8Array(4);
+      const b = alloc(4);
       return k.IsProcessInJob(hProcess, job, b) !== 0 && dv(b).getInt32(0, true) !== 0;
     },
   };
@@ -458,7 +458,7 @@ export function jobProcessIds(job: Deno.PointerObject): number[] {
   const k = kernel32();
   const L = JOBOBJECT_BASIC_PROCESS_ID_LIST;
   for (let cap = 64; cap <= 1 << 16; cap *= 4) {
-    const buf = new Uint8Array(L.fields.ProcessIdList + cap * 8);
+    const buf = alloc(L.fields.ProcessIdList + cap * 8);
     const ok = k.QueryInformationJobObject(
       job,
       W.JobObjectBasicProcessIdList,
@@ -487,8 +487,8 @@ export function jobProcessIds(job: Deno.PointerObject): number[] {
 /** A pipe's read end as a byte stream; reads happen on worker threads. */
 function pipeStream(h: Deno.PointerObject): ReadableStream<Uint8Array> {
   const k = kernel32();
-  const buf = new Uint8Array(64 * 1024);
-  const got = new Uint8Array(4);
+  const buf = alloc(64 * 1024);
+  const got = alloc(4);
   let closed = false;
   let cancelled = false;
   let inflight: Promise<Uint8Array | null> | null = null;

@@ -5,9 +5,22 @@
  * @module
  */
 
+/**
+ * A zeroed buffer whose memory never moves. V8 keeps small typed arrays created with a length
+ * (`new Uint8Array(8)`) inside the garbage-collected heap, where a collection may relocate
+ * them; an explicit `ArrayBuffer` always gets a fixed off-heap backing store. Every buffer whose
+ * address Windows keeps beyond one synchronous call — attribute values referenced by the
+ * proc-thread attribute list, out-parameters of `nonblocking` calls — must come from here, and
+ * the bindings use it throughout so nobody has to decide case by case.
+ */
+export function alloc(bytes: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(new ArrayBuffer(bytes));
+}
+
 /** A NUL-terminated UTF-16LE copy of `s`, suitable for an `LPCWSTR`/`LPWSTR` parameter. */
 export function wstr(s: string): Uint16Array<ArrayBuffer> {
-  const out = new Uint16Array(s.length + 1);
+  // Off-heap for the same reason as alloc(): strings are passed to nonblocking calls too.
+  const out = new Uint16Array(new ArrayBuffer((s.length + 1) * 2));
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }

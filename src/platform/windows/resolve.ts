@@ -30,7 +30,7 @@ import { unicastAddresses, withThreadCompartment } from "./compartment.ts";
 import { computenetwork, computenetworkLoadError } from "./computenetwork.ts";
 import { checkHresult, WindowsError } from "./errors.ts";
 import { coTaskMemFree } from "./ole32.ts";
-import { readPtr, readWide, wstr } from "./memory.ts";
+import { alloc, readPtr, readWide, wstr } from "./memory.ts";
 import { W } from "./structs.ts";
 
 const log = getLogger(["cplauncher", "windows"]);
@@ -77,8 +77,8 @@ export async function hcnLookup(ip: Uint8Array): Promise<HcnLookup> {
     const list = await hcnString("HcnEnumerateEndpoints", (out, rec) => enumerate(query, out, rec));
     let attachedNoNamespace: string | undefined;
     for (const id of parseGuidList(list)) {
-      const handleBuf = new Uint8Array(8);
-      const rec = new Uint8Array(8);
+      const handleBuf = alloc(8);
+      const rec = alloc(8);
       const hr = await openEp(guidBytes(id), handleBuf, rec);
       const openRecord = takeString(rec);
       // An endpoint deleted between enumeration and open is normal churn, not an error.
@@ -102,8 +102,8 @@ export async function hcnLookup(ip: Uint8Array): Promise<HcnLookup> {
         attachedNoNamespace = id;
         continue;
       }
-      const nsBuf = new Uint8Array(8);
-      const nsRec = new Uint8Array(8);
+      const nsBuf = alloc(8);
+      const nsRec = alloc(8);
       const nsHr = await openNs(guidBytes(m.namespaceId), nsBuf, nsRec);
       const nsOpenRecord = takeString(nsRec);
       if (nsHr < 0) {
@@ -150,8 +150,8 @@ async function hcnString(
   fn: string,
   call: (out: Uint8Array, record: Uint8Array) => Promise<number>,
 ): Promise<string> {
-  const out = new Uint8Array(8);
-  const rec = new Uint8Array(8);
+  const out = alloc(8);
+  const rec = alloc(8);
   const hr = await call(out, rec);
   const record = takeString(rec);
   const text = takeString(out) ?? "";
