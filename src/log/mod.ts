@@ -4,13 +4,7 @@
  *
  * @module
  */
-import {
-  configure,
-  type LogLevel,
-  type LogRecord,
-  reset,
-  type Sink,
-} from "@logtape/logtape";
+import { configure, type LogLevel, type LogRecord, reset, type Sink } from "@logtape/logtape";
 
 /** Output format of the launcher's own log records. */
 export type LogFormat = "text" | "json";

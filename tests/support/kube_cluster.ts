@@ -440,13 +440,30 @@ export class KubeCluster implements AsyncDisposable {
     return this.stop();
   }
 
-  /** Internal: kills the processes synchronously (for the `unload` safety net). */
+  /**
+   * Kills the processes with SIGKILL and removes the folder (when owned), synchronously: for
+   * `unload` handlers, where nothing async runs any more. Prefer {@linkcode KubeCluster.stop}.
+   */
   killNow(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    live.delete(this);
+    this.#closeClients();
     for (const p of [this.#apiserver, this.#etcd]) {
       if (p && !p.exited) {
         try {
           Deno.kill(p.child.pid, "SIGKILL");
         } catch { /* already gone */ }
+      }
+    }
+    if (!this.#cfg.removeDir) return;
+    // The kill is asynchronous: etcd may still create a file while the tree is being removed.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        Deno.removeSync(this.dir, { recursive: true });
+        return;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return;
       }
     }
   }
