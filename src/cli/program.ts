@@ -15,6 +15,7 @@ import { validateCommand } from "./validate.ts";
 import { VERSION } from "../version.ts";
 import { compartmentsCommand } from "./compartments.ts";
 import type { CommandContext, GlobalOptions } from "./options.ts";
+import { renderCommand } from "./render.ts";
 import { runCommands } from "./run.ts";
 
 /** Single-dash long flags the k2s launcher used, accepted for drop-in compatibility. */
@@ -91,6 +92,7 @@ export async function main(args: readonly string[], io: Io = stdio()): Promise<n
   planCommand(program, ctx);
   runCommands(program, ctx);
   compartmentsCommand(program, ctx);
+  renderCommand(program, ctx);
   for (const command of program.commands) {
     command.exitOverride().configureOutput({
       writeOut: (text) => io.out(text),

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Builds the binaries of the Kubernetes test cluster (kube-apiserver, etcd,
+# kubectl) from the Go module in tests/kube/ into a cache OUTSIDE the repo:
+#
+#   ${CPLAUNCHER_CACHE:-$HOME/.cache/cplauncher}/kube/<sha256 of tests/kube/go.sum>/bin/
+#
+# The key is the go.sum hash, so bumping any pinned version gives a new folder
+# and an unchanged module reuses the old one. Build flags are not part of the
+# key: after changing them here, delete the cache folder to force a rebuild.
+# Nothing is built when all three binaries already exist. The bin dir is
+# printed on the last line of stdout (all progress goes to stderr), which is
+# what tests/support/kube_cluster.ts and scripts/kube.ts read.
+#
+# Needs only Go (and coreutils + flock): CGO is off, so no C toolchain either.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mod="$root/tests/kube"
+
+go_bin="${GO:-}"
+if [[ -z "$go_bin" ]]; then
+  if command -v go >/dev/null 2>&1; then
+    go_bin="$(command -v go)"
+  elif [[ -x /usr/local/go/bin/go ]]; then
+    go_bin=/usr/local/go/bin/go
+  else
+    echo "kube_build: no Go toolchain found (set GO=/path/to/go)" >&2
+    exit 1
+  fi
+fi
+
+hash="$(sha256sum "$mod/go.sum" | cut -d' ' -f1)"
+cache="${CPLAUNCHER_CACHE:-$HOME/.cache/cplauncher}/kube/$hash"
+bin="$cache/bin"
+
+have_all() {
+  [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" ]]
+}
+
+if ! have_all; then
+  mkdir -p "$cache"
+  # Several test processes may start at once on a cold cache; the lock makes
+  # the later ones wait for the first build instead of racing it.
+  exec 9>"$cache/.lock"
+  flock 9
+  if ! have_all; then
+    tmp="$cache/bin.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    # Version stamps that hack/lib/version.sh would set: without them the
+    # binaries report v0.0.0-master, which kubectl flags as a version skew.
+    kver="$(cd "$mod" && "$go_bin" list -m -f '{{.Version}}' k8s.io/kubernetes)"
+    kmajor="${kver#v}"
+    kmajor="${kmajor%%.*}"
+    kminor="${kver#v*.}"
+    kminor="${kminor%%.*}"
+    vflags=""
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      vflags+=" -X $pkg.gitVersion=$kver -X $pkg.gitMajor=$kmajor -X $pkg.gitMinor=$kminor"
+      vflags+=" -X $pkg.gitTreeState=clean"
+    done
+    echo "kube_build: building kube-apiserver, kubectl ($kver) and etcd into $bin" >&2
+    start=$(date +%s)
+    (
+      cd "$mod"
+      export CGO_ENABLED=0
+      # -mod=readonly: go.mod/go.sum are committed and complete; never let the
+      # build rewrite them.
+      "$go_bin" build -mod=readonly -trimpath -ldflags="-s -w$vflags" -o "$tmp/" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+      # A separate -o: the package path ends in /v3, so go would name it "server".
+      "$go_bin" build -mod=readonly -trimpath -ldflags="-s -w" -o "$tmp/etcd" \
+        go.etcd.io/etcd/server/v3
+    )
+    rm -rf "$bin"
+    mv "$tmp" "$bin"
+    echo "kube_build: done in $(($(date +%s) - start))s" >&2
+  fi
+  exec 9>&-
+fi
+
+echo "$bin"
