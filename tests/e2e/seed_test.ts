@@ -7,14 +7,14 @@ import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
   type SeedScenario,
+  SHARED_RESOURCES,
+  sharedSeedScenario,
   startLauncher,
-  startSeedScenario,
+  stopLauncher,
   waitForHttp,
 } from "../support/seed_scenario.ts";
 
-const PREFIX = "cple2e";
-const SHARED = { sanitizeOps: false, sanitizeResources: false } as const;
-let scenario: Promise<SeedScenario> | undefined;
+const SHARED = SHARED_RESOURCES;
 /** Every workload pid the launchers of this file reported (checked gone at the end). */
 const workloadPids: number[] = [];
 function collectPids(output: string): void {
@@ -22,13 +22,7 @@ function collectPids(output: string): void {
     workloadPids.push(Number(m[1]));
   }
 }
-function setUp(): Promise<SeedScenario> {
-  scenario ??= startSeedScenario({ anchors: 2, prefix: PREFIX }).then((s) => {
-    globalThis.addEventListener("unload", () => s.stopSync());
-    return s;
-  });
-  return scenario;
-}
+const setUp = sharedSeedScenario({ anchors: 2, prefix: "cple2e" });
 
 function baseConfig(
   s: SeedScenario,
@@ -110,10 +104,7 @@ Deno.test({
       Deno.kill(pid, "SIGTERM");
       assert.equal((await launcher.status).code, 0);
     } finally {
-      try {
-        launcher.process.kill("SIGKILL");
-      } catch { /* ended */ }
-      await launcher.status;
+      await stopLauncher(launcher);
       collectPids(launcher.stderr());
     }
   },
@@ -257,10 +248,7 @@ Deno.test({
       launcher.process.kill("SIGTERM");
       assert.equal((await launcher.status).code, 0, "SIGTERM stops the launcher cleanly");
     } finally {
-      try {
-        launcher.process.kill("SIGKILL");
-      } catch { /* ended */ }
-      await launcher.status;
+      await stopLauncher(launcher);
       collectPids(launcher.stderr());
     }
   },

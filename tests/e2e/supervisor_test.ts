@@ -12,21 +12,15 @@ import {
   albumsCommand,
   ROOT,
   type SeedScenario,
+  SHARED_RESOURCES,
+  sharedSeedScenario,
   startLauncher,
-  startSeedScenario,
+  stopLauncher,
   waitForHttp,
 } from "../support/seed_scenario.ts";
 
-const PREFIX = "cplsup";
-const SHARED = { sanitizeOps: false, sanitizeResources: false } as const;
-let scenario: Promise<SeedScenario> | undefined;
-function setUp(): Promise<SeedScenario> {
-  scenario ??= startSeedScenario({ anchors: 1, prefix: PREFIX }).then((s) => {
-    globalThis.addEventListener("unload", () => s.stopSync());
-    return s;
-  });
-  return scenario;
-}
+const SHARED = SHARED_RESOURCES;
+const setUp = sharedSeedScenario({ anchors: 1, prefix: "cplsup" });
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -57,13 +51,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function stopLauncher(launcher: ReturnType<typeof startLauncher>): Promise<void> {
-  try {
-    launcher.process.kill("SIGKILL");
-  } catch { /* ended */ }
-  await launcher.status;
 }
 
 Deno.test({

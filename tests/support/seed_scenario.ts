@@ -141,6 +141,33 @@ export async function startSeedScenario(options: SeedScenarioOptions = {}): Prom
   }
 }
 
+/**
+ * One scenario shared by the tests of a file: started on first use, removed by the file's
+ * last test (`stop()`), or synchronously on unload when a filtered or interrupted run never
+ * gets there.
+ */
+export function sharedSeedScenario(options: SeedScenarioOptions): () => Promise<SeedScenario> {
+  let scenario: Promise<SeedScenario> | undefined;
+  return () => {
+    scenario ??= startSeedScenario(options).then((s) => {
+      globalThis.addEventListener("unload", () => s.stopSync());
+      return s;
+    });
+    return scenario;
+  };
+}
+
+/** Test options for tests sharing a scenario's long-lived processes across test cases. */
+export const SHARED_RESOURCES = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** Kills a launcher (if still running) and waits for it and its output to end. */
+export async function stopLauncher(launcher: LauncherProcess): Promise<void> {
+  try {
+    launcher.process.kill("SIGKILL");
+  } catch { /* already ended */ }
+  await launcher.status;
+}
+
 /** The albums workload's command line (the same Deno that runs the tests). */
 export function albumsCommand(port = 8080): string[] {
   return [
