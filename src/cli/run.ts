@@ -46,6 +46,9 @@ async function supervise(
   workloads: readonly string[] | undefined,
   format: "text" | "json" | "raw",
 ): Promise<number> {
+  if (Object.keys(config.workloads).length === 0) {
+    throw new CliError("the config declares no workloads; nothing to run", EXIT_USAGE);
+  }
   const platform = await createPlatform();
   let supervisor: Supervisor;
   try {
