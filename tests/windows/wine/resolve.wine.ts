@@ -1,0 +1,166 @@
+/**
+ * Resolution code paths under a real Windows deno. Under Wine the compartment calls are stubs
+ * (every id "exists" and shows the same addresses) and there is no computenetwork.dll, so these
+ * tests prove the FFI plumbing, the table decoding and the retry/timeout logic — not that a pod
+ * IP is found in the right compartment. Each test says what it cannot prove.
+ */
+import assert from "node:assert/strict";
+import {
+  currentThreadCompartment,
+  tcpListeners,
+  unicastAddresses,
+  withThreadCompartment,
+} from "../../../src/platform/windows/compartment.ts";
+import {
+  hcnLookup,
+  resolveCompartment,
+  scanForAddress,
+} from "../../../src/platform/windows/resolve.ts";
+import { parseIp } from "../../../src/platform/windows/address.ts";
+import { createWindowsBackend } from "../../../src/platform/windows/mod.ts";
+import { iphlpapi } from "../../../src/platform/windows/iphlpapi.ts";
+import { DEFAULT_COMPARTMENT_ID, W } from "../../../src/platform/windows/structs.ts";
+import { ON_WINDOWS, skippedStep, WINE_VERSION } from "./_util.ts";
+
+const T = { ignore: !ON_WINDOWS, sanitizeResources: false } as const;
+if (ON_WINDOWS) iphlpapi();
+const wine = WINE_VERSION ? `Wine ${WINE_VERSION}` : null;
+
+/**
+ * An IPv4 address this host does not have (198.18.0.0/15 is reserved for benchmarks). Picked
+ * at run time: other test suites on the same machine create interfaces with TEST-NET addresses.
+ */
+function unusedIpv4(): string {
+  const used = new Set(unicastAddresses().map((r) => [...r.address].join(".")));
+  for (let i = 1; i < 255; i++) {
+    const ip = `198.18.77.${i}`;
+    if (!used.has(ip)) return ip;
+  }
+  throw new Error("no unused address in 198.18.77.0/24");
+}
+
+Deno.test({
+  ...T,
+  name: "resolve: the JS thread starts in compartment 1 and withThreadCompartment restores it",
+  fn() {
+    assert.equal(currentThreadCompartment(), DEFAULT_COMPARTMENT_ID);
+    const inside = withThreadCompartment(1, () => currentThreadCompartment());
+    assert.equal(inside, 1);
+    assert.throws(() => withThreadCompartment(1, () => Promise.resolve()), /synchronous/);
+    assert.throws(() =>
+      withThreadCompartment(1, () => {
+        throw new Error("boom");
+      }), /boom/);
+    assert.equal(currentThreadCompartment(), 1);
+    if (wine) {
+      skippedStep(
+        "switching into another compartment",
+        `${wine}: Set/GetCurrentThreadCompartmentId are stubs`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "resolve: GetUnicastIpAddressTable decodes 127.0.0.1 with DAD state preferred",
+  fn() {
+    const rows = unicastAddresses();
+    const lo = rows.find((r) => r.family === W.AF_INET && r.address.join(".") === "127.0.0.1");
+    assert.ok(lo, `127.0.0.1 not in ${JSON.stringify(rows.map((r) => [...r.address]))}`);
+    assert.equal(lo.dadState, W.IpDadStatePreferred);
+    assert.ok(lo.ifIndex > 0);
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "resolve: GetExtendedTcpTable decodes a listener of this process",
+  fn() {
+    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const port = (server.addr as Deno.NetAddr).port;
+      const mine = tcpListeners().filter((l) => l.port === port);
+      assert.equal(mine.length, 1);
+      assert.equal(mine[0].family, W.AF_INET);
+      assert.equal(mine[0].pid, Deno.pid);
+    } finally {
+      server.close();
+    }
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "resolve: HCN lookup reports why it is unavailable; the scan finds 127.0.0.1",
+  async fn() {
+    const ip = parseIp("127.0.0.1")!;
+    const hcn = await hcnLookup(ip);
+    if (hcn.kind === "unavailable") {
+      skippedStep("HCN endpoint -> namespace -> NamespaceId", `unavailable here: ${hcn.reason}`);
+    }
+    assert.notEqual(hcn.kind, "found", "127.0.0.1 is never an HCN endpoint address");
+    assert.equal(scanForAddress(ip, 4), 1);
+    assert.equal(scanForAddress(parseIp(unusedIpv4())!, 4), null);
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "resolve: backend.resolveAddress resolves 127.0.0.1 to compartment 1 (scan, DAD preferred)",
+  async fn() {
+    const backend = createWindowsBackend({ maxScanId: 4 });
+    const d = await backend.resolveAddress("127.0.0.1", { signal: AbortSignal.timeout(20_000) });
+    assert.deepEqual(d, { kind: "compartment", id: 1, source: "scan" });
+    if (wine) {
+      skippedStep(
+        "pod IP found in its own compartment",
+        `${wine}: only the host compartment exists`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "resolve: an address that never appears fails when the signal aborts, naming what it saw",
+  async fn() {
+    const ip = unusedIpv4();
+    const started = performance.now();
+    await assert.rejects(
+      resolveCompartment(ip, AbortSignal.timeout(1200), {
+        maxScanId: 2,
+        initialDelayMs: 100,
+      }),
+      (e: Error) => {
+        assert.ok(e.message.includes(`could not resolve ${ip} to a compartment`), e.message);
+        assert.match(e.message, /scan of compartments 1\.\.2: not found/);
+        return true;
+      },
+    );
+    const took = performance.now() - started;
+    assert.ok(took >= 1000 && took < 10_000, `took ${took} ms`);
+    await assert.rejects(createWindowsBackend().resolveAddress("not-an-ip"), /not an IP address/);
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "resolve: openStatic checks the compartment and rejects netns anchors",
+  async fn() {
+    const backend = createWindowsBackend();
+    assert.deepEqual(await backend.openStatic({ compartment: 1 }), {
+      kind: "compartment",
+      id: 1,
+      source: "static",
+    });
+    await assert.rejects(backend.openStatic({ compartment: 0 }), /invalid compartment id/);
+    await assert.rejects(backend.openStatic({ netns: "/var/run/netns/x" }), /Linux-only/);
+    if (wine) {
+      skippedStep(
+        "openStatic rejects a compartment that does not exist",
+        `${wine}: every id is accepted by the stub`,
+      );
+    }
+  },
+});
