@@ -34,6 +34,18 @@ async function linuxRows(): Promise<DomainRow[]> {
   }));
 }
 
+async function windowsRows(): Promise<DomainRow[]> {
+  const { listCompartments } = await import("../platform/windows/mod.ts");
+  // Compartment ids are small and dense on a node (one per pod network plus the host's).
+  return listCompartments(256).map((c) => ({
+    id: `compartment:${c.id}`,
+    paths: [],
+    pids: 0,
+    addresses: c.addresses.map((a) => `${a.address} if${a.ifIndex} ${a.state}`),
+    launcher: c.id === 1,
+  }));
+}
+
 /** Maps pod IPs to `namespace/name` (best effort; empty when the API is not reachable). */
 async function podsByIp(kubeconfig: string): Promise<{ map: Map<string, string>; note?: string }> {
   const map = new Map<string, string>();
@@ -76,15 +88,9 @@ export function compartmentsCommand(program: Command, context: () => CommandCont
     )
     .option("--no-pods", "do not ask the Kubernetes API which pods own the addresses")
     .action(async (options) => {
-      if (Deno.build.os !== "linux") {
-        throw new CliError(
-          "compartments listing is implemented for Linux only in this build",
-          EXIT_RESOLVE,
-        );
-      }
       let rows: DomainRow[];
       try {
-        rows = await linuxRows();
+        rows = Deno.build.os === "windows" ? await windowsRows() : await linuxRows();
       } catch (error) {
         throw new CliError(
           error instanceof Error ? error.message.split("\n")[0] : String(error),
@@ -99,7 +105,7 @@ export function compartmentsCommand(program: Command, context: () => CommandCont
         const pods = await podsByIp(kubeconfig);
         note = pods.note;
         for (const row of rows) {
-          row.pods = row.addresses.map((a) => pods.map.get(a.split("/")[0])).filter((
+          row.pods = row.addresses.map((a) => pods.map.get(a.split(/[/ ]/)[0])).filter((
             p,
           ): p is string => !!p);
         }

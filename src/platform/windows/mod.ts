@@ -23,6 +23,7 @@ import { DEFAULT_COMPARTMENT_ID } from "./structs.ts";
 
 export { buildCommandLine, CommandLineError, quoteArg, quoteProgram } from "./cmdline.ts";
 export { WindowsError } from "./errors.ts";
+export { type CompartmentInfo, listCompartments } from "./resolve.ts";
 export type { JobProcess } from "./launch.ts";
 
 const log = getLogger(["cplauncher", "windows"]);

@@ -19,6 +19,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { CompartmentDomain } from "../types.ts";
 import {
+  formatIp,
   guidBytes,
   matchEndpoint,
   namespaceCompartment,
@@ -186,6 +187,37 @@ export function scanForAddress(ip: Uint8Array, maxId: number): number | null {
     if (rows.some((r) => sameIp(r.address, ip))) return id;
   }
   return null;
+}
+
+/** A compartment and its unicast addresses, for `cplauncher compartments` on Windows. */
+export interface CompartmentInfo {
+  /** Compartment id (1 is the host's). */
+  readonly id: number;
+  /** Addresses as text, with their DAD state name. */
+  readonly addresses: readonly { address: string; state: string; ifIndex: number }[];
+}
+
+/** Every compartment 1..maxId that can be entered, with its addresses. */
+export function listCompartments(maxId: number): CompartmentInfo[] {
+  const out: CompartmentInfo[] = [];
+  for (let id = 1; id <= maxId; id++) {
+    let rows;
+    try {
+      rows = withThreadCompartment(id, unicastAddresses);
+    } catch (e) {
+      if (e instanceof WindowsError) continue;
+      throw e;
+    }
+    out.push({
+      id,
+      addresses: rows.map((r) => ({
+        address: formatIp(r.address),
+        state: DAD_NAMES[r.dadState] ?? String(r.dadState),
+        ifIndex: r.ifIndex,
+      })),
+    });
+  }
+  return out;
 }
 
 /** The DAD state of `ip` inside compartment `id`, or null when it is not configured there. */
