@@ -15,10 +15,55 @@ import { type CommandContext, configOption, resolveConfigPath } from "./options.
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * Collects whole lines and writes them in batches: the relay hands over every line of a
+ * pipe chunk synchronously, and one write per chunk instead of per line is what keeps the
+ * launcher close to `cat` speed. Lines are flushed when the batch is large or, at the latest,
+ * in the microtask after the chunk, before the relay reads the next one (so the child still
+ * feels the pipe's backpressure).
+ */
+class LineBatch {
+  #buffer = new Uint8Array(64 * 1024);
+  #length = 0;
+  #scheduled = false;
+  readonly #write: (bytes: Uint8Array) => void;
+
+  constructor(write: (bytes: Uint8Array) => void) {
+    this.#write = write;
+  }
+
+  add(...parts: Uint8Array[]): void {
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    if (this.#length + size > this.#buffer.length) {
+      this.flush();
+      if (size > this.#buffer.length) this.#buffer = new Uint8Array(size);
+    }
+    for (const part of parts) {
+      this.#buffer.set(part, this.#length);
+      this.#length += part.length;
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#length === 0) return;
+    this.#write(this.#buffer.subarray(0, this.#length));
+    this.#length = 0;
+  }
+}
+
+const NEWLINE = new Uint8Array([0x0a]);
+
 /** Writes relayed child output: `[name] line` (text), JSON records, or raw lines. */
 function outputWriter(io: Io, format: "text" | "json" | "raw"): (line: OutputLine) => void {
+  const stdout = new LineBatch(io.outBytes);
+  const stderr = new LineBatch(io.errBytes);
+  const prefixes = new Map<string, Uint8Array>();
   return ({ workload, stream, line, continued }) => {
-    const write = stream === "stdout" ? io.outBytes : io.errBytes;
     if (format === "json") {
       const record = {
         time: new Date().toISOString(),
@@ -27,15 +72,14 @@ function outputWriter(io: Io, format: "text" | "json" | "raw"): (line: OutputLin
         line: decoder.decode(line),
         ...(continued ? { continued } : {}),
       };
-      io.outBytes(encoder.encode(`${JSON.stringify(record)}\n`));
+      stdout.add(encoder.encode(`${JSON.stringify(record)}\n`));
       return;
     }
-    const prefix = format === "text" ? encoder.encode(`[${workload}] `) : new Uint8Array(0);
-    const buffer = new Uint8Array(prefix.length + line.length + 1);
-    buffer.set(prefix, 0);
-    buffer.set(line, prefix.length);
-    buffer[buffer.length - 1] = 0x0a;
-    write(buffer);
+    const target = stream === "stdout" ? stdout : stderr;
+    if (format === "raw") return target.add(line, NEWLINE);
+    let prefix = prefixes.get(workload);
+    if (!prefix) prefixes.set(workload, prefix = encoder.encode(`[${workload}] `));
+    target.add(prefix, line, NEWLINE);
   };
 }
 

@@ -25,26 +25,28 @@ export async function relayLines(
   maxLine = DEFAULT_MAX_LINE,
 ): Promise<number> {
   let total = 0;
-  let pending: Uint8Array = new Uint8Array(0);
+  let carry: Uint8Array = new Uint8Array(0);
   for await (const chunk of stream) {
     total += chunk.length;
-    let data = pending.length > 0 ? concat(pending, chunk) : chunk;
+    let data = carry.length > 0 ? concat(carry, chunk) : chunk;
     let start = 0;
     for (;;) {
       const newline = data.indexOf(0x0a, start);
       if (newline === -1) break;
-      await onLine(data.subarray(start, newline), false);
+      const pending = onLine(data.subarray(start, newline), false);
+      if (pending) await pending; // only asynchronous handlers cost a turn of the event loop
       start = newline + 1;
     }
     data = data.subarray(start);
     while (data.length >= maxLine) {
-      await onLine(data.subarray(0, maxLine), true);
+      const piece = onLine(data.subarray(0, maxLine), true);
+      if (piece) await piece;
       data = data.subarray(maxLine);
     }
     // Copy: the stream may reuse its chunk buffer.
-    pending = data.slice();
+    carry = data.slice();
   }
-  if (pending.length > 0) await onLine(pending, false);
+  if (carry.length > 0) await onLine(carry, false);
   return total;
 }
 
