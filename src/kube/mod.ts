@@ -20,6 +20,7 @@ export {
   type PickOutcome,
   type PickSpec,
 } from "./pick.ts";
+export { type PodSubscriber, PodWatchHub } from "./pod_hub.ts";
 export { PodSetWatch, type PodSetWatchOptions } from "./pod_watch.ts";
 export { type AnchorPod, describePod, isUsable, toAnchorPod } from "./pods.ts";
 export { type ResolvedPod, resolvePodAnchor, type ResolvePodOptions } from "./resolve.ts";

@@ -9,6 +9,7 @@ import { Claim, DEFAULT_CLAIM_TTL_MS, defaultHolder, tryClaim } from "./claim.ts
 import { KubeError } from "./errors.ts";
 import type { LoadedKubeConfig } from "./kubeconfig.ts";
 import { pickAnchor, type PickSpec } from "./pick.ts";
+import type { PodWatchHub } from "./pod_hub.ts";
 import { PodSetWatch } from "./pod_watch.ts";
 import type { AnchorPod } from "./pods.ts";
 
@@ -44,6 +45,11 @@ export interface ResolvePodOptions {
   readonly holder?: string;
   /** Claim time-to-live (default 30 s). */
   readonly claimTtlMs?: number;
+  /**
+   * Share the namespace's pod watch with other anchors (the supervisor passes one hub for
+   * all its anchors); without it, resolution runs its own selector watch.
+   */
+  readonly hub?: PodWatchHub;
   /** Pause between reconnection attempts is capped at this. */
   readonly maxBackoffMs?: number;
 }
@@ -133,19 +139,33 @@ export async function resolvePodAnchor(
     })();
   };
 
-  const watch = new PodSetWatch({
-    kubeConfig: kube.kubeConfig,
-    server: kube.server,
-    namespace: spec.namespace,
-    labelSelector: spec.selector,
-    onChange,
-    onFatal: (error) => settle({ error }),
-    onRetry: (error) => lastTransient = error.message,
-    ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
-  });
+  let listed = false;
+  const handlers = {
+    onChange: (pods: readonly AnchorPod[]) => {
+      listed = true;
+      onChange(pods);
+    },
+    onFatal: (error: KubeError) => settle({ error }),
+    onRetry: (error: KubeError) => lastTransient = error.message,
+  };
+  let stopWatching: () => Promise<void>;
+  if (options.hub) {
+    stopWatching = options.hub.subscribe(spec.namespace, spec.selector, handlers);
+  } else {
+    const watch = new PodSetWatch({
+      kubeConfig: kube.kubeConfig,
+      server: kube.server,
+      namespace: spec.namespace,
+      labelSelector: spec.selector,
+      ...handlers,
+      ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
+    });
+    watch.start();
+    stopWatching = () => watch.stop();
+  }
   const timer = setTimeout(() => {
     const seconds = (spec.timeoutMs / 1000).toFixed(spec.timeoutMs % 1000 ? 1 : 0);
-    const reason = watch.stats.lists === 0 && lastTransient ? lastTransient : lastReason;
+    const reason = !listed && lastTransient ? lastTransient : lastReason;
     settle({
       error: new KubeError(
         "timeout",
@@ -157,7 +177,6 @@ export async function resolvePodAnchor(
     settle({ error: new KubeError("timeout", `anchor ${anchorName}: resolution cancelled`) });
   options.signal?.addEventListener("abort", onAbort, { once: true });
 
-  watch.start();
   try {
     const result = await outcome;
     if (result.error) throw result.error;
@@ -189,6 +208,6 @@ export async function resolvePodAnchor(
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
-    await watch.stop();
+    await stopWatching();
   }
 }

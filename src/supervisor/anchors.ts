@@ -10,7 +10,7 @@ import type { Anchor } from "../config/mod.ts";
 import {
   type KubeError,
   type LoadedKubeConfig,
-  PodSetWatch,
+  PodWatchHub,
   type ResolvedPod,
   resolvePodAnchor,
   type ResolvePodOptions,
@@ -52,6 +52,8 @@ export interface AnchorContext {
   /** Loads credentials on first use (so static-only configs never import client-node). */
   readonly kube: () => Promise<LoadedKubeConfig>;
   readonly resolveOptions?: ResolvePodOptions;
+  /** One pod watch per namespace shared by all anchors (optional; see PodWatchHub). */
+  readonly hub?: () => Promise<PodWatchHub>;
 }
 
 function describeDomain(domain: IsolationDomain): string {
@@ -89,8 +91,10 @@ export async function resolveAnchor(
   const bounded = signal ? AbortSignal.any([signal, deadline]) : deadline;
   try {
     const kube = await context.kube();
+    const hub = await context.hub?.();
     pod = await resolvePodAnchor(kube, name, anchor, {
       ...context.resolveOptions,
+      ...(hub ? { hub } : {}),
       signal: bounded,
     });
   } catch (error) {
@@ -144,11 +148,9 @@ export async function watchAnchorPod(
     fired = true;
     onLost(reason);
   };
-  const watch = new PodSetWatch({
-    kubeConfig: kube.kubeConfig,
-    server: kube.server,
-    namespace: anchor.namespace,
-    labelSelector: anchor.selector,
+  // Without a shared hub (library use of this function alone), a private one does the job.
+  const hub = context.hub ? await context.hub() : new PodWatchHub(kube);
+  return hub.subscribe(anchor.namespace, anchor.selector, {
     onChange: (pods) => {
       const current = pods.find((p) => p.uid === pod.uid);
       if (!current) fire(`anchor pod ${pod.pod} (uid ${pod.uid}) was deleted`);
@@ -163,8 +165,6 @@ export async function watchAnchorPod(
         message: error.message,
       }),
   });
-  watch.start();
-  return () => watch.stop();
 }
 
 function errorText(error: unknown): string {

@@ -8,7 +8,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Anchor, Config, Workload } from "../config/mod.ts";
-import { type LoadedKubeConfig, loadKubeConfig } from "../kube/mod.ts";
+import { type LoadedKubeConfig, loadKubeConfig, PodWatchHub } from "../kube/mod.ts";
 import type { ExitStatus, LaunchedProcess, PlatformBackend } from "../platform/types.ts";
 import { resolveAnchor, type ResolvedAnchor, watchAnchorPod } from "./anchors.ts";
 import { Backoff } from "./backoff.ts";
@@ -106,6 +106,7 @@ export class Supervisor {
   readonly #stop = new AbortController();
   #done?: Promise<SupervisorResult>;
   #kube?: Promise<LoadedKubeConfig>;
+  #hub?: Promise<PodWatchHub>;
 
   /** Prepares runners for the selected workloads; nothing starts until {@linkcode start}. */
   constructor(options: SupervisorOptions) {
@@ -154,6 +155,19 @@ export class Supervisor {
     return this.#stop.signal;
   }
 
+  /** @internal One pod watch per namespace, shared by all anchors of this supervisor. */
+  hub(): Promise<PodWatchHub> {
+    this.#hub ??= this.kube().then((kube) =>
+      new PodWatchHub(
+        kube,
+        this.#options.resolveOptions?.maxBackoffMs !== undefined
+          ? { maxBackoffMs: this.#options.resolveOptions.maxBackoffMs }
+          : {},
+      )
+    );
+    return this.#hub;
+  }
+
   /** @internal Credentials, loaded once on first use. */
   kube(): Promise<LoadedKubeConfig> {
     this.#kube ??= this.#options.kube?.() ??
@@ -165,6 +179,7 @@ export class Supervisor {
   start(): Promise<SupervisorResult> {
     this.#done ??= (async () => {
       const outcomes = await Promise.all(this.#runners.map((runner) => runner.run()));
+      await this.#hub?.then((hub) => hub.close(), () => {});
       return { exitCode: this.#exitCode(outcomes), workloads: this.status() };
     })();
     return this.#done;
@@ -309,6 +324,7 @@ class WorkloadRunner {
     const context = {
       platform: this.#supervisor.options.platform,
       kube: () => this.#supervisor.kube(),
+      hub: () => this.#supervisor.hub(),
       ...(this.#supervisor.options.resolveOptions
         ? { resolveOptions: this.#supervisor.options.resolveOptions }
         : {}),

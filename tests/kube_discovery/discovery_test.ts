@@ -12,6 +12,7 @@ import {
   type LoadedKubeConfig,
   loadKubeConfig,
   PodSetWatch,
+  PodWatchHub,
   resolvePodAnchor,
 } from "../../src/kube/mod.ts";
 import {
@@ -544,6 +545,43 @@ Deno.test({
     } finally {
       await watch.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "hub: anchors of one namespace share one watch, each seeing only its selector's pods",
+  ...SHARED,
+  fn: async () => {
+    const ns = await freshNamespace("hub");
+    const c = await sharedCluster();
+    const hub = new PodWatchHub(await adminKube());
+    const seen: Record<string, string[]> = { a: [], b: [] };
+    const stops = ["a", "b"].map((name) =>
+      hub.subscribe(ns, `anchor=${name}`, {
+        onChange: (pods) => seen[name] = pods.map((p) => p.name).sort(),
+        onFatal: (error) => assert.fail(error.message),
+      })
+    );
+    assert.equal(hub.watchCount, 1);
+    await c.createPod(ns, { name: "pod-a", labels: { anchor: "a" } });
+    await c.createPod(ns, { name: "pod-b", labels: { anchor: "b" } });
+    await c.createPod(ns, { name: "pod-other", labels: { anchor: "c" } });
+    const deadline = Date.now() + 5000;
+    while ((seen.a.length === 0 || seen.b.length === 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(seen, { a: ["pod-a"], b: ["pod-b"] });
+    // A late subscriber gets the current state without waiting for a change.
+    let late: string[] | undefined;
+    const stopLate = hub.subscribe(ns, "anchor in (a,c)", {
+      onChange: (pods) => late = pods.map((p) => p.name).sort(),
+      onFatal: (error) => assert.fail(error.message),
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(late, ["pod-a", "pod-other"]);
+    assert.equal(hub.watchCount, 1);
+    for (const stop of [...stops, stopLate]) await stop();
+    assert.equal(hub.watchCount, 0, "the last unsubscribe stops the namespace watch");
   },
 });
 
