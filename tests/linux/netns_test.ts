@@ -19,7 +19,7 @@ import {
   listNamespaces,
   waitForAddress,
 } from "../../src/platform/linux/mod.ts";
-import { canonicalIp, formatIp, parseIp } from "../../src/platform/linux/ip.ts";
+import { canonicalIp, formatIp, parseIp } from "../../src/platform/ip.ts";
 import { parseTcpTable } from "../../src/platform/linux/listening.ts";
 import { createTestNetwork, leftovers, type TestNetwork } from "../support/netns.ts";
 

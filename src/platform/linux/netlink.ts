@@ -20,7 +20,7 @@ import {
   SOCK_CLOEXEC,
   SOCK_RAW,
 } from "./libc.ts";
-import { formatIp } from "./ip.ts";
+import { formatIp } from "../ip.ts";
 
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;

@@ -36,7 +36,7 @@ import {
   IFF_UP,
   openRouteSocket,
 } from "./netlink.ts";
-import { canonicalIp } from "./ip.ts";
+import { canonicalIp } from "../ip.ts";
 
 const log = getLogger(["cplauncher", "linux"]);
 

@@ -5,69 +5,9 @@
  * @module
  */
 
-/** Parse an IPv4 or IPv6 literal into 4 or 16 bytes; `null` when it is not one. */
-export function parseIp(text: string): Uint8Array | null {
-  const s = text.trim();
-  if (s.includes(":")) return parseIpv6(s);
-  return parseIpv4(s);
-}
-
-function parseIpv4(s: string): Uint8Array | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^\d{1,3}$/.test(parts[i])) return null;
-    const v = Number(parts[i]);
-    if (v > 255) return null;
-    out[i] = v;
-  }
-  return out;
-}
-
-function parseIpv6(input: string): Uint8Array | null {
-  // A zone index ("%5") names an interface, not part of the address.
-  const s = input.split("%")[0];
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const groups = (h: string): number[] | null => {
-    if (h === "") return [];
-    const out: number[] = [];
-    const items = h.split(":");
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i];
-      if (i === items.length - 1 && it.includes(".")) {
-        const v4 = parseIpv4(it);
-        if (!v4) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return null;
-        out.push(parseInt(it, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (!head || !tail) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
-  const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[i * 2] = g >> 8;
-    out[i * 2 + 1] = g & 0xff;
-  });
-  return out;
-}
-
-/** Format 4 or 16 address bytes as text (IPv6 without `::` compression, for logs only). */
-export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join(".");
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
-  return g.join(":");
-}
+// Address text ↔ bytes is shared with the Linux backend.
+import { formatIp, parseIp } from "../ip.ts";
+export { formatIp, parseIp };
 
 /** Whether two address byte arrays are the same address. */
 export function sameIp(a: Uint8Array, b: Uint8Array): boolean {
