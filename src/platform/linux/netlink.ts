@@ -99,6 +99,12 @@ export function closeRouteSocket(fd: number): void {
   closeFd(fd);
 }
 
+/**
+ * The receive buffer, shared by every dump: dumps are synchronous, so one buffer serves them
+ * all, and a scan of many namespaces does not leave 128 KiB of garbage per namespace.
+ */
+const receiveBuffer = new Uint8Array(65536);
+
 /** Sends one dump request and collects the payloads of all reply messages of `replyType`. */
 function dump(fd: number, type: number, body: Uint8Array, replyType: number): DataView[] {
   const mySeq = ++seq;
@@ -116,7 +122,7 @@ function dump(fd: number, type: number, body: Uint8Array, replyType: number): Da
   check("sendto(netlink)", libc().sendto(fd, req, BigInt(req.length), 0, sa, sa.length));
 
   const out: DataView[] = [];
-  const buf = new Uint8Array(65536);
+  const buf = receiveBuffer;
   for (;;) {
     const n = check("recv(netlink)", libc().recv(fd, buf, BigInt(buf.length), 0));
     if (n === 0) throw new Error("netlink: unexpected end of stream");

@@ -407,7 +407,7 @@ export async function waitForAddress(
   const t0 = performance.now();
   let polls = 0;
   for (;;) {
-    const scan = scanNamespaces();
+    const scan = recentScan();
     polls++;
     const found = owners(scan, want);
     if (found.length > 1) throw ambiguous(want, scan, found);
@@ -445,6 +445,22 @@ export async function waitForAddress(
     }
     await sleep(interval, signal);
   }
+}
+
+/**
+ * Scans younger than this are reused: when many anchors resolve at once (a launcher starting
+ * with 50 workloads), one scan answers all of them instead of 50 back-to-back scans of every
+ * namespace on the node. Short enough that a waiting anchor's next poll always sees fresh
+ * state; the launch itself re-checks the namespace inode.
+ */
+const SCAN_REUSE_MS = 25;
+let lastScan: { at: number; scan: NetnsScan } | undefined;
+
+function recentScan(): NetnsScan {
+  if (lastScan && performance.now() - lastScan.at < SCAN_REUSE_MS) return lastScan.scan;
+  const scan = scanNamespaces();
+  lastScan = { at: performance.now(), scan };
+  return scan;
 }
 
 /** Sleeps `ms`, returning early (without throwing) when `signal` aborts. */
