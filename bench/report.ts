@@ -305,7 +305,8 @@ function note(goal: Goal, runs: Runs): string {
             ? "; RSS one second after all serve equals the peak: the heap is not given back"
             : `; RSS one second after all serve: ${fmt(s.launcherRssMB.p50)} MB`
         }). Per anchor the ` +
-        `launcher holds a pod watch on the API, a child with its pipes and two relay streams; ` +
+        `launcher holds a child with its pipes and two relay streams (the pod watch is one per ` +
+        `namespace, shared by all anchors); ` +
         `the early steps cost more than the later ones, which points at heap growth while the ` +
         `anchors resolve and start at once rather than at a steady per-anchor cost.${floor}`;
     }
