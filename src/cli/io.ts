@@ -14,8 +14,23 @@ export interface Io {
   err(text: string): void;
   /** Raw bytes to stderr (log records). */
   errBytes(bytes: Uint8Array): void;
-  /** Raw bytes to stdout (relayed workload output). */
+  /** Raw bytes to stdout. */
   outBytes(bytes: Uint8Array): void;
+  /**
+   * Relayed workload output, written without blocking the event loop (a slow reader of the
+   * launcher's output must not stall its health endpoint, watches and probes). Optional:
+   * without it the synchronous writers are used.
+   */
+  relay?(stream: "stdout" | "stderr", bytes: Uint8Array): Promise<void>;
+}
+
+/** Writes every byte asynchronously, looping over short writes. */
+async function writeAllAsync(
+  target: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await target.write(bytes.subarray(offset));
 }
 
 const encoder = new TextEncoder();
@@ -27,5 +42,6 @@ export function stdio(): Io {
     err: (text) => writeAll(Deno.stderr, encoder.encode(text)),
     errBytes: (bytes) => writeAll(Deno.stderr, bytes),
     outBytes: (bytes) => writeAll(Deno.stdout, bytes),
+    relay: (stream, bytes) => writeAllAsync(stream === "stdout" ? Deno.stdout : Deno.stderr, bytes),
   };
 }

@@ -18,21 +18,26 @@ const decoder = new TextDecoder();
 /**
  * Collects whole lines and writes them in batches: the relay hands over every line of a
  * pipe chunk synchronously, and one write per chunk instead of per line is what keeps the
- * launcher close to `cat` speed. Lines are flushed when the batch is large or, at the latest,
- * in the microtask after the chunk, before the relay reads the next one (so the child still
- * feels the pipe's backpressure).
+ * launcher close to `cat` speed. A batch is written when it is full or, at the latest, in the
+ * microtask after the chunk. Writes are asynchronous and chained in order; once more than
+ * {@linkcode MAX_QUEUED} bytes wait to be written, `add` returns a promise the relay awaits
+ * before reading on, so a slow reader of the launcher's output slows the child down (pipe
+ * backpressure) instead of growing memory or blocking the event loop.
  */
 class LineBatch {
+  static readonly MAX_QUEUED = 256 * 1024;
   #buffer = new Uint8Array(64 * 1024);
   #length = 0;
   #scheduled = false;
-  readonly #write: (bytes: Uint8Array) => void;
+  #queued = 0;
+  #tail: Promise<void> = Promise.resolve();
+  readonly #write: (bytes: Uint8Array) => void | Promise<void>;
 
-  constructor(write: (bytes: Uint8Array) => void) {
+  constructor(write: (bytes: Uint8Array) => void | Promise<void>) {
     this.#write = write;
   }
 
-  add(...parts: Uint8Array[]): void {
+  add(...parts: Uint8Array[]): Promise<void> | undefined {
     const size = parts.reduce((n, p) => n + p.length, 0);
     if (this.#length + size > this.#buffer.length) {
       this.flush();
@@ -46,24 +51,49 @@ class LineBatch {
       this.#scheduled = true;
       queueMicrotask(() => this.flush());
     }
+    return this.#queued > LineBatch.MAX_QUEUED ? this.#tail : undefined;
   }
 
   flush(): void {
     this.#scheduled = false;
     if (this.#length === 0) return;
-    this.#write(this.#buffer.subarray(0, this.#length));
+    const bytes = this.#buffer.slice(0, this.#length);
     this.#length = 0;
+    this.#queued += bytes.length;
+    this.#tail = this.#tail.then(async () => {
+      try {
+        await this.#write(bytes);
+      } catch {
+        // Nobody reads our output any more (closed pipe): drop it rather than fail the
+        // workload; the launcher's own logs say what happens.
+      } finally {
+        this.#queued -= bytes.length;
+      }
+    });
+  }
+
+  /** Resolves when everything added so far is written. */
+  drain(): Promise<void> {
+    this.flush();
+    return this.#tail;
   }
 }
 
 const NEWLINE = new Uint8Array([0x0a]);
 
-/** Writes relayed child output: `[name] line` (text), JSON records, or raw lines. */
-function outputWriter(io: Io, format: "text" | "json" | "raw"): (line: OutputLine) => void {
-  const stdout = new LineBatch(io.outBytes);
-  const stderr = new LineBatch(io.errBytes);
+/** Relayed child output: `[name] line` (text), JSON records, or raw lines. */
+interface OutputWriter {
+  readonly write: (line: OutputLine) => Promise<void> | undefined;
+  /** Waits until everything relayed so far is written. */
+  readonly drain: () => Promise<void>;
+}
+
+function outputWriter(io: Io, format: "text" | "json" | "raw"): OutputWriter {
+  const relay = io.relay;
+  const stdout = new LineBatch(relay ? (b) => relay("stdout", b) : io.outBytes);
+  const stderr = new LineBatch(relay ? (b) => relay("stderr", b) : io.errBytes);
   const prefixes = new Map<string, Uint8Array>();
-  return ({ workload, stream, line, continued }) => {
+  const write = ({ workload, stream, line, continued }: OutputLine) => {
     if (format === "json") {
       const record = {
         time: new Date().toISOString(),
@@ -72,15 +102,15 @@ function outputWriter(io: Io, format: "text" | "json" | "raw"): (line: OutputLin
         line: decoder.decode(line),
         ...(continued ? { continued } : {}),
       };
-      stdout.add(encoder.encode(`${JSON.stringify(record)}\n`));
-      return;
+      return stdout.add(encoder.encode(`${JSON.stringify(record)}\n`));
     }
     const target = stream === "stdout" ? stdout : stderr;
     if (format === "raw") return target.add(line, NEWLINE);
     let prefix = prefixes.get(workload);
     if (!prefix) prefixes.set(workload, prefix = encoder.encode(`[${workload}] `));
-    target.add(prefix, line, NEWLINE);
+    return target.add(prefix, line, NEWLINE);
   };
+  return { write, drain: () => Promise.all([stdout.drain(), stderr.drain()]).then(() => {}) };
 }
 
 /** Runs a supervisor until its workloads end or a signal stops it. */
@@ -94,13 +124,14 @@ async function supervise(
     throw new CliError("the config declares no workloads; nothing to run", EXIT_USAGE);
   }
   const platform = await createPlatform();
+  const writer = outputWriter(context.io, format);
   let supervisor: Supervisor;
   try {
     supervisor = new Supervisor({
       config,
       platform,
       ...(workloads && workloads.length > 0 ? { workloads } : {}),
-      output: outputWriter(context.io, format),
+      output: writer.write,
     });
   } catch (error) {
     throw new CliError(error instanceof Error ? error.message : String(error), EXIT_USAGE);
@@ -115,6 +146,7 @@ async function supervise(
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   try {
     const result = await supervisor.start();
+    await writer.drain();
     return result.exitCode;
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);

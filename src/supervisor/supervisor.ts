@@ -90,8 +90,11 @@ export interface SupervisorOptions {
   readonly workloads?: readonly string[];
   /** Credentials loader (default: from `config.kubernetes.kubeconfig`, loaded on first use). */
   readonly kube?: () => Promise<LoadedKubeConfig>;
-  /** Receives relayed child output; called synchronously, in order, per stream. */
-  readonly output?: (line: OutputLine) => void;
+  /**
+   * Receives relayed child output, in order per stream. Returning a promise makes the relay
+   * wait before reading more of that stream (backpressure onto the child's pipe).
+   */
+  readonly output?: (line: OutputLine) => void | Promise<void>;
   /** Claim identity / TTL and watch backoff for Kubernetes anchors. */
   readonly resolveOptions?: { holder?: string; claimTtlMs?: number; maxBackoffMs?: number };
 }
@@ -654,13 +657,14 @@ class WorkloadRunner {
     const newline = new Uint8Array([0x0a]);
     try {
       await relayLines(stream, (line, continued) => {
-        output?.({ workload: this.#name, stream: name, line, continued });
+        const written = output?.({ workload: this.#name, stream: name, line, continued });
         if (this.#logFile) {
           const withNewline = new Uint8Array(line.length + 1);
           withNewline.set(line);
           withNewline.set(newline, line.length);
           this.#logFile.write(withNewline);
         }
+        return written;
       });
     } catch (error) {
       log.warn("workload {workload}: {stream} relay ended: {message}", {

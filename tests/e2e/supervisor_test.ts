@@ -281,6 +281,68 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a launcher whose stdout nobody reads still answers /healthz, and the child is held back",
+  ...SHARED,
+  fn: async () => {
+    const s = await setUp();
+    const port = freePort();
+    const marker = join(s.dir, "written");
+    const path = await s.writeConfig(
+      "stuck-reader",
+      config(s, { netns: s.anchors[0].host.path }, {
+        // Writes 20 MB, then records that it got through.
+        command: [
+          "sh",
+          "-c",
+          `head -c 20000000 /dev/zero | tr '\\0' 'x' | fold -w 100; echo done > ${marker}`,
+        ],
+        restart: { policy: "never" },
+      }, { health: { port, address: "127.0.0.1" } }),
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", join(ROOT, "src/main.ts"), "run", "-c", path],
+      stdout: "piped", // never read: the pipe fills up
+      stderr: "null",
+    }).spawn();
+    try {
+      let healthy = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/healthz`, {
+            signal: AbortSignal.timeout(2000),
+          });
+          await r.body?.cancel();
+          if (r.status === 200) healthy++;
+        } catch { /* not up yet, or stalled */ }
+      }
+      assert.ok(
+        healthy >= 15,
+        `only ${healthy}/20 health checks answered while stdout was blocked`,
+      );
+      let finished = true;
+      try {
+        Deno.statSync(marker);
+      } catch {
+        finished = false;
+      }
+      assert.equal(
+        finished,
+        false,
+        "the child was held back by backpressure, not buffered in memory",
+      );
+      const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      assert.ok(rss > 0 && rss < 200 * 1024, `launcher RSS ${rss} KiB`);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel();
+    }
+  },
+});
+
+Deno.test({
   name: "/readyz flips with readiness; /healthz and /metrics (Prometheus text) are served",
   ...SHARED,
   fn: async () => {
