@@ -343,6 +343,49 @@ Deno.test({
 });
 
 Deno.test({
+  name: "per-workload log files receive the relayed lines; sha256 pins the program",
+  ...SHARED,
+  fn: async () => {
+    const s = await setUp();
+    const logDir = join(s.dir, "logs");
+    const sh = "/bin/sh";
+    const digest = [
+      ...new Uint8Array(await crypto.subtle.digest("SHA-256", await Deno.readFile(sh))),
+    ]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const good = await s.writeConfig(
+      "logs",
+      config(s, { netns: s.anchors[0].host.path }, {
+        command: [sh, "-c", "echo out-line; echo err-line >&2"],
+        sha256: digest,
+        restart: { policy: "never" },
+        logs: { dir: logDir, maxSize: "1MiB", keep: 2 },
+      }),
+    );
+    const ok = startLauncher(["run", "-c", good]);
+    assert.equal((await ok.status).code, 0, ok.stderr());
+    // Both streams go to the file; their relative order depends on which pipe is read first.
+    const logged = (await Deno.readTextFile(join(logDir, "w.log"))).split("\n").sort();
+    assert.deepEqual(logged, ["", "err-line", "out-line"]);
+    const bad = await s.writeConfig(
+      "badsum",
+      config(s, { netns: s.anchors[0].host.path }, {
+        command: [sh, "-c", "echo should-not-run"],
+        sha256: "0".repeat(64),
+        restart: { policy: "never" },
+      }),
+    );
+    const refused = startLauncher(["run", "-c", bad]);
+    assert.equal((await refused.status).code, 4);
+    assert.match(
+      refused.stderr(),
+      /refusing to start \/bin\/sh: sha256 is [0-9a-f]{64}, the config expects 0{64}/,
+    );
+    assert.doesNotMatch(refused.stdout(), /should-not-run/);
+  },
+});
+
+Deno.test({
   name: "/readyz flips with readiness; /healthz and /metrics (Prometheus text) are served",
   ...SHARED,
   fn: async () => {
