@@ -7,16 +7,16 @@
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { ConfigError, formatIssue } from "../config/mod.ts";
 import { LOG_LEVELS, setupLogging } from "../log/mod.ts";
-import { CliError, EXIT_INTERNAL, EXIT_USAGE } from "./exit_codes.ts";
-import { type Io, stdio } from "./io.ts";
-import { planCommand } from "./plan.ts";
-import { schemaCommand } from "./schema.ts";
-import { validateCommand } from "./validate.ts";
 import { VERSION } from "../version.ts";
 import { compartmentsCommand } from "./compartments.ts";
+import { CliError, EXIT_INTERNAL, EXIT_USAGE } from "./exit_codes.ts";
+import { type Io, stdio } from "./io.ts";
 import type { CommandContext, GlobalOptions } from "./options.ts";
+import { planCommand } from "./plan.ts";
 import { renderCommand } from "./render.ts";
 import { runCommands } from "./run.ts";
+import { schemaCommand } from "./schema.ts";
+import { validateCommand } from "./validate.ts";
 
 /** Single-dash long flags the k2s launcher used, accepted for drop-in compatibility. */
 const K2S_SPELLINGS: Record<string, string> = {
