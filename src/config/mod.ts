@@ -21,6 +21,7 @@ export {
   type Config,
   configJsonSchema,
   configSchema,
+  PICK_MODES,
   type Probe,
   type Workload,
 } from "./schema.ts";

@@ -42,7 +42,8 @@ const kubernetesSchema = z.strictObject({
   ),
 }).describe("How to reach the Kubernetes API");
 
-const PICK_MODES = ["exactly-one", "first-ready", "claim"] as const;
+/** How a selector anchor chooses among matching pods. */
+export const PICK_MODES = ["exactly-one", "first-ready", "claim"] as const;
 
 const anchorFields = z.strictObject({
   selector: z.string().superRefine((text, ctx) => {

@@ -20,8 +20,11 @@ export type KubeconfigSource =
 
 /** What {@linkcode findKubeconfig} may consult; tests pass fakes. */
 export interface KubeconfigEnvironment {
+  /** Reads an environment variable. */
   readonly env: (name: string) => string | undefined;
+  /** Whether a file exists. */
   readonly exists: (path: string) => boolean;
+  /** The operating system (decides path separators and the home variable). */
   readonly os: typeof Deno.build.os;
 }
 

@@ -13,9 +13,13 @@ export const CLAIM_RENEWED_ANNOTATION = "cplauncher.dev/claim-renewed";
 
 /** What the anchor is and how to choose it. */
 export interface PickSpec {
+  /** Label selector. */
   readonly selector: string;
+  /** Namespace of the anchor pods. */
   readonly namespace: string;
+  /** Only pods on this node. */
   readonly node?: string;
+  /** How to choose among matches. */
   readonly pick: "exactly-one" | "first-ready" | "claim";
 }
 

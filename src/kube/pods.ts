@@ -7,18 +7,29 @@ import type { V1Pod } from "@kubernetes/client-node";
 
 /** A pod as anchor resolution sees it. */
 export interface AnchorPod {
+  /** Pod name. */
   readonly name: string;
+  /** Pod namespace. */
   readonly namespace: string;
+  /** Pod uid (a replacement pod has a new one). */
   readonly uid: string;
+  /** resourceVersion of the object this view was made from. */
   readonly resourceVersion: string;
+  /** `spec.nodeName`. */
   readonly node?: string;
+  /** `status.phase`. */
   readonly phase?: string;
+  /** Running with condition Ready=True. */
   readonly ready: boolean;
+  /** Has a deletionTimestamp (terminating). */
   readonly deleting: boolean;
   /** Pod IPs, primary first. */
   readonly ips: readonly string[];
+  /** creationTimestamp in ms since the epoch (0 if absent). */
   readonly createdAt: number;
+  /** Pod annotations. */
   readonly annotations: Readonly<Record<string, string>>;
+  /** Pod labels. */
   readonly labels: Readonly<Record<string, string>>;
 }
 

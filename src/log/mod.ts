@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { configure, type LogLevel, type LogRecord, reset, type Sink } from "@logtape/logtape";
+import { configure, type LogRecord, reset, type Sink } from "@logtape/logtape";
 
 /** Output format of the launcher's own log records. */
 export type LogFormat = "text" | "json";
@@ -12,12 +12,15 @@ export type LogFormat = "text" | "json";
 /** Log levels accepted on the command line. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
+/** One of {@linkcode LOG_LEVELS} (the same names as logtape's levels). */
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
 /** Options for {@linkcode setupLogging}. */
 export interface LoggingOptions {
   /** `text` (human) or `json` (one object per line). */
   readonly format?: LogFormat;
   /** Lowest level written. */
-  readonly level?: LogLevel;
+  readonly level?: LogLevelName;
   /** Where bytes go; standard error by default. */
   readonly write?: (bytes: Uint8Array) => void;
 }

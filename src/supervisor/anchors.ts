@@ -48,9 +48,11 @@ export class AnchorError extends Error {
 
 /** Dependencies of anchor resolution. */
 export interface AnchorContext {
+  /** The OS backend that maps IPs to domains. */
   readonly platform: PlatformBackend;
   /** Loads credentials on first use (so static-only configs never import client-node). */
   readonly kube: () => Promise<LoadedKubeConfig>;
+  /** Claim identity, TTL and watch backoff. */
   readonly resolveOptions?: ResolvePodOptions;
   /** One pod watch per namespace shared by all anchors (optional; see PodWatchHub). */
   readonly hub?: () => Promise<PodWatchHub>;

@@ -12,6 +12,7 @@ export {
   type OutputLine,
   Supervisor,
   type SupervisorEvents,
+  type SupervisorListener,
   type SupervisorOptions,
   type SupervisorResult,
   type WorkloadStatus,

@@ -99,7 +99,10 @@ export interface SupervisorOptions {
   readonly resolveOptions?: { holder?: string; claimTtlMs?: number; maxBackoffMs?: number };
 }
 
-type Listener<K extends keyof SupervisorEvents> = (event: SupervisorEvents[K]) => void;
+/** A listener of one supervisor event. */
+export type SupervisorListener<K extends keyof SupervisorEvents> = (
+  event: SupervisorEvents[K],
+) => void;
 
 /** Runs and watches over the workloads of a config. */
 export class Supervisor {
@@ -130,7 +133,7 @@ export class Supervisor {
   }
 
   /** Subscribes to an event; returns an unsubscribe function. */
-  on<K extends keyof SupervisorEvents>(type: K, listener: Listener<K>): () => void {
+  on<K extends keyof SupervisorEvents>(type: K, listener: SupervisorListener<K>): () => void {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, set = new Set());
     set.add(listener as (event: unknown) => void);
