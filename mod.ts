@@ -83,8 +83,10 @@ export {
   type WorkloadStatus,
 } from "./src/supervisor/mod.ts";
 export {
+  LOG_LEVELS,
   type LogFormat,
   type LoggingOptions,
+  type LogLevelName,
   setupLogging,
   teardownLogging,
 } from "./src/log/mod.ts";
