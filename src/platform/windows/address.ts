@@ -27,12 +27,7 @@ export interface EndpointMatch {
  * its `IpConfigurations[].IpAddress` is `ip`. Returns null for no match or unreadable JSON.
  */
 export function matchEndpoint(json: string, ip: Uint8Array): EndpointMatch | null {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return null;
-  }
+  const doc = parseJson(json);
   if (!isRecord(doc)) return null;
   const configs = doc.IpConfigurations;
   if (!Array.isArray(configs)) return null;
@@ -54,12 +49,7 @@ export function matchEndpoint(json: string, ip: Uint8Array): EndpointMatch | nul
  * compartment does not exist yet (the pod sandbox is still being set up), returned as null.
  */
 export function namespaceCompartment(json: string): number | null {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return null;
-  }
+  const doc = parseJson(json);
   if (!isRecord(doc)) return null;
   const id = doc.NamespaceId;
   return typeof id === "number" && Number.isInteger(id) && id > 0 ? id : null;
@@ -67,12 +57,7 @@ export function namespaceCompartment(json: string): number | null {
 
 /** Parse the JSON array of GUID strings `HcnEnumerateEndpoints` returns. */
 export function parseGuidList(json: string): string[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return [];
-  }
+  const doc = parseJson(json);
   if (!Array.isArray(doc)) return [];
   return doc.filter((x): x is string => typeof x === "string" && isGuid(x));
 }
@@ -98,6 +83,15 @@ export function guidBytes(s: string): Uint8Array<ArrayBuffer> {
   const rest = m[4] + m[5];
   for (let i = 0; i < 8; i++) out[8 + i] = parseInt(rest.slice(i * 2, i * 2 + 2), 16);
   return out;
+}
+
+/** HCN documents come from the OS; unreadable JSON is treated like "no answer yet". */
+function parseJson(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
