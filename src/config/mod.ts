@@ -25,4 +25,9 @@ export {
   type Probe,
   type Workload,
 } from "./schema.ts";
-export { parseSelector, selectorMatches, type SelectorRequirement } from "./selector.ts";
+export {
+  formatRequirement,
+  parseSelector,
+  selectorMatches,
+  type SelectorRequirement,
+} from "./selector.ts";

@@ -117,6 +117,22 @@ function parseRequirement(part: string): SelectorRequirement | { message: string
   return { key, operator: negated ? "!exists" : "exists", values: [] };
 }
 
+/** Writes one requirement back in selector syntax (`a=b`, `a in (x,y)`, `!a`). */
+export function formatRequirement(r: SelectorRequirement): string {
+  switch (r.operator) {
+    case "=":
+    case "!=":
+      return `${r.key}${r.operator}${r.values[0]}`;
+    case "in":
+    case "notin":
+      return `${r.key} ${r.operator} (${r.values.join(",")})`;
+    case "exists":
+      return r.key;
+    case "!exists":
+      return `!${r.key}`;
+  }
+}
+
 /** Whether `labels` satisfy every requirement. */
 export function selectorMatches(
   requirements: readonly SelectorRequirement[],

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { parseSelector, selectorMatches, type SelectorRequirement } from "../config/mod.ts";
+import {
+  formatRequirement,
+  parseSelector,
+  selectorMatches,
+  type SelectorRequirement,
+} from "../config/mod.ts";
 import { RenderError } from "./types.ts";
 
 /** A Kubernetes DNS-1123 label: namespaces, object names used as DNS labels. */
@@ -86,21 +91,6 @@ export function selectorRequirements(selector: string): SelectorRequirement[] {
   return parsed.requirements;
 }
 
-function describeRequirement(r: SelectorRequirement): string {
-  switch (r.operator) {
-    case "=":
-    case "!=":
-      return `${r.key}${r.operator}${r.values[0]}`;
-    case "in":
-    case "notin":
-      return `${r.key} ${r.operator} (${r.values.join(",")})`;
-    case "exists":
-      return r.key;
-    case "!exists":
-      return `!${r.key}`;
-  }
-}
-
 /**
  * The labels a generated anchor pod carries so that `selector` matches it: one label per
  * `key=value` or single-valued `key in (value)` requirement. Negative requirements (`!=`,
@@ -127,7 +117,7 @@ export function anchorLabels(anchor: string, selector: string): Record<string, s
     } else if (r.operator === "in") {
       fail(
         `"${
-          describeRequirement(r)
+          formatRequirement(r)
         }" does not say which value the generated anchor pods should carry; use ${r.key}=${
           r.values[0]
         }`,
@@ -145,7 +135,7 @@ export function anchorLabels(anchor: string, selector: string): Record<string, s
   }
   if (!selectorMatches(requirements, labels)) {
     const broken = requirements.find((r) => !selectorMatches([r], labels))!;
-    fail(`contradicts itself: "${describeRequirement(broken)}" excludes the labels it asks for`);
+    fail(`contradicts itself: "${formatRequirement(broken)}" excludes the labels it asks for`);
   }
   return sortedRecord(labels);
 }

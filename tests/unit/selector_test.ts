@@ -3,7 +3,12 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseSelector, selectorMatches, type SelectorRequirement } from "../../src/config/mod.ts";
+import {
+  formatRequirement,
+  parseSelector,
+  selectorMatches,
+  type SelectorRequirement,
+} from "../../src/config/mod.ts";
 
 const SEED = Number(Deno.env.get("FC_SEED") ?? 20_240_601);
 
@@ -158,25 +163,10 @@ const requirement: fc.Arbitrary<SelectorRequirement> = fc.oneof(
   }, { noNullPrototype: true }),
 );
 
-function render(r: SelectorRequirement): string {
-  switch (r.operator) {
-    case "=":
-    case "!=":
-      return `${r.key}${r.operator}${r.values[0]}`;
-    case "in":
-    case "notin":
-      return `${r.key} ${r.operator} (${r.values.join(", ")})`;
-    case "exists":
-      return r.key;
-    case "!exists":
-      return `!${r.key}`;
-  }
-}
-
 Deno.test("property: rendered requirements parse back to themselves", () => {
   fc.assert(
     fc.property(fc.array(requirement, { minLength: 1, maxLength: 5 }), (reqs) => {
-      assert.deepEqual(requirements(reqs.map(render).join(",")), reqs);
+      assert.deepEqual(requirements(reqs.map(formatRequirement).join(",")), reqs);
     }),
     { numRuns: 1000, seed: SEED },
   );
