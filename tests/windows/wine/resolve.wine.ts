@@ -13,6 +13,7 @@ import {
 } from "../../../src/platform/windows/compartment.ts";
 import {
   hcnLookup,
+  listCompartments,
   resolveCompartment,
   scanForAddress,
 } from "../../../src/platform/windows/resolve.ts";
@@ -160,6 +161,32 @@ Deno.test({
       skippedStep(
         "openStatic rejects a compartment that does not exist",
         `${wine}: every id is accepted by the stub`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "resolve: listCompartments (cplauncher compartments) decodes each compartment's addresses",
+  fn() {
+    const compartments = listCompartments(3);
+    assert.ok(compartments.length >= 1);
+    assert.equal(compartments[0].id, 1, "the host compartment comes first");
+    const host = unicastAddresses().map((r) => [...r.address].join(","));
+    for (const a of compartments[0].addresses) {
+      const bytes = parseIp(a.address);
+      assert.ok(bytes, `${a.address} is an address`);
+      assert.ok(host.includes([...bytes!].join(",")), `${a.address} is one of the host's`);
+      assert.match(a.state, /^(Invalid|Tentative|Duplicate|Deprecated|Preferred|\d+)$/);
+      assert.ok(Number.isInteger(a.ifIndex));
+    }
+    assert.equal(compartments[0].addresses.length, host.length);
+    assert.equal(currentThreadCompartment(), 1, "the thread is back in compartment 1");
+    if (wine) {
+      skippedStep(
+        "listing compartments other than 1",
+        `${wine}: every id "exists" and shows the host's addresses`,
       );
     }
   },
