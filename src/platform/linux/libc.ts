@@ -17,8 +17,6 @@ export const CLONE_NEWNET = 0x40000000;
 export const O_RDONLY = 0;
 /** `O_CLOEXEC`: keep namespace fds out of spawned children. */
 export const O_CLOEXEC = 0o2000000;
-/** `PR_SET_PDEATHSIG` for `prctl`. */
-export const PR_SET_PDEATHSIG = 1;
 /** `NS_GET_NSTYPE` ioctl (`_IO(0xb7, 0x3)`): which namespace type an nsfs fd refers to. */
 export const NS_GET_NSTYPE = 0xb703;
 /** `AF_NETLINK`. */
@@ -34,12 +32,9 @@ const symbols = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
-  // prctl and ioctl are variadic in C; on x86-64/aarch64 passing fixed integer arguments
-  // is ABI-compatible with the variadic call for integer-class arguments.
-  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // ioctl is variadic in C; on x86-64/aarch64 passing fixed integer arguments is
+  // ABI-compatible with the variadic call for integer-class arguments.
   ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
-  getpid: { parameters: [], result: "i32" },
-  gettid: { parameters: [], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
@@ -167,14 +162,4 @@ export function setnsNet(fd: number, what: string): void {
 /** The namespace type (`CLONE_NEW*`) of an nsfs fd, via `ioctl(NS_GET_NSTYPE)`. */
 export function nsType(fd: number, what: string): number {
   return check("ioctl(NS_GET_NSTYPE)", libc().ioctl(fd, BigInt(NS_GET_NSTYPE), 0n), what);
-}
-
-/** The process id of the launcher. */
-export function getpid(): number {
-  return libc().getpid();
-}
-
-/** The kernel thread id of the calling JS thread. */
-export function gettid(): number {
-  return libc().gettid();
 }
