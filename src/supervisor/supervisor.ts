@@ -547,10 +547,13 @@ class WorkloadRunner {
     try {
       child.terminate();
     } catch { /* already gone */ }
-    const timeout = sleep(this.#spec.stopTimeout, new AbortController().signal).then(() =>
-      "timeout"
-    );
-    if (await Promise.race([child.status.then(() => "exited"), timeout]) === "timeout") {
+    // The grace timer is cancelled as soon as the child exits, so it never holds the event
+    // loop open for the rest of stopTimeout.
+    const grace = new AbortController();
+    const timeout = sleep(this.#spec.stopTimeout, grace.signal).then(() => "timeout");
+    const outcome = await Promise.race([child.status.then(() => "exited"), timeout]);
+    grace.abort();
+    if (outcome === "timeout") {
       log.warn("workload {workload} did not stop within {ms} ms; killing it", {
         workload: this.#name,
         ms: this.#spec.stopTimeout,
