@@ -469,7 +469,7 @@ function messageFor(issue: z.core.$ZodIssue, node: YamlNode): string {
 
 /** Field names allowed at a path, for "did you mean" hints, read off the JSON Schema. */
 function knownKeysAt(path: Path): string[] {
-  let node = configJsonSchema() as JsonSchemaNode | undefined;
+  let node: JsonSchemaNode | undefined = editorSchema ??= configJsonSchema() as JsonSchemaNode;
   for (const part of path) {
     if (!node) return [];
     node = node.properties?.[String(part)] ??
@@ -477,6 +477,9 @@ function knownKeysAt(path: Path): string[] {
   }
   return Object.keys(node?.properties ?? {});
 }
+
+/** Generated once, on the first unknown field, not once per unknown field. */
+let editorSchema: JsonSchemaNode | undefined;
 
 interface JsonSchemaNode {
   properties?: Record<string, JsonSchemaNode>;
