@@ -16,7 +16,7 @@
  * const supervisor = new Supervisor({ config, platform: await createPlatform() });
  * supervisor.on("started", (e) => console.log(`${e.workload} pid ${e.pid}`));
  * const result = await supervisor.start();
- * Deno.exit(result.exitCode);
+ * Deno.exit(result.workloads.some((w) => w.failedStage) ? 1 : 0);
  * ```
  *
  * @module
@@ -24,19 +24,34 @@
 export {
   type Anchor,
   API_VERSION,
+  type BackoffSettings,
+  type CompartmentAnchor,
   type Config,
   ConfigError,
   type ConfigIssue,
   configJsonSchema,
   type EnvLookup,
   formatIssue,
+  type HealthSettings,
+  type HttpCheck,
+  type KubernetesSettings,
   loadConfig,
   type LoadOptions,
+  type LogSettings,
+  type NetnsAnchor,
   parseConfig,
   type ParseResult,
   PICK_MODES,
+  type PickMode,
   type Probe,
+  type RestartPolicy,
+  type RestartSettings,
+  type SelectorAnchor,
+  type TcpCheck,
+  type WindowsSettings,
+  type WindowsStrategy,
   type Workload,
+  type WorkloadProbes,
 } from "./src/config/mod.ts";
 export {
   type AnchorPod,
@@ -44,17 +59,24 @@ export {
   describeSource,
   findKubeconfig,
   type KubeconfigEnvironment,
+  type KubeConfigHandle,
   type KubeconfigSource,
   KubeError,
   type KubeFailure,
   type LoadedKubeConfig,
   loadKubeConfig,
   type PickSpec,
+  type PodEvent,
+  type PodList,
+  type PodListerWatcher,
+  type PodQuery,
   type PodSubscriber,
   PodWatchHub,
+  type PodWatchRequest,
   type ResolvedPod,
   resolvePodAnchor,
   type ResolvePodOptions,
+  type WatchEnd,
 } from "./src/kube/mod.ts";
 export { createPlatform } from "./src/platform/mod.ts";
 export type {
@@ -70,8 +92,10 @@ export type {
 export {
   type AnchorContext,
   AnchorError,
+  type FailedStage,
   type HealthServer,
   type OutputLine,
+  type OutputSink,
   resolveAnchor,
   type ResolvedAnchor,
   serveHealth,

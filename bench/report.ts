@@ -11,140 +11,15 @@
 import { join } from "node:path";
 import { ROOT } from "./lib/paths.ts";
 import { renderSvg } from "./svg.ts";
-
-/** One goal line of the results. */
-export interface Goal {
-  id: "P1" | "P2" | "P3-time" | "P3-rss" | "P4";
-  ours: number;
-  baseline: number | null;
-  unit: string;
-  ratio: number | null;
-  goal: string;
-  met: boolean;
-}
-
-/** The results file. */
-export interface Results {
-  machine: Record<string, unknown>;
-  versions: Record<string, unknown>;
-  goals: Goal[];
-  runs: Runs;
-}
-
-/** p50/p90/… of a sample (see lib/stats.ts). */
-export interface SummaryJson {
-  n: number;
-  min: number;
-  p25: number;
-  p50: number;
-  p75: number;
-  p90: number;
-  max: number;
-  mean: number;
-}
-
-/** A modelled (not run) distribution. */
-export interface ModelJson extends SummaryJson {
-  modelled: true;
-  formula: string;
-}
-
-/** P1 figures of one workload. */
-export interface P1Figures {
-  workload: string;
-  ours: SummaryJson;
-  baseline: SummaryJson;
-  oursReadyToExec: SummaryJson;
-  baselineReadyToExec: SummaryJson;
-  oursExecToServing: SummaryJson;
-  baselineExecToServing: SummaryJson;
-  workloadCpuMsAtServing: SummaryJson;
-  workloadRssMBAtServing: SummaryJson;
-  goModelled: ModelJson;
-  failures: number;
-  samples: { ours: number[]; baseline: number[] };
-}
-
-/** P3 figures of one size. */
-export interface P3Figures {
-  allServingMs: SummaryJson;
-  firstServingMs: SummaryJson;
-  launcherHwmMB: SummaryJson;
-  launcherRssMB: SummaryJson;
-  stopMs: SummaryJson;
-  failures: number;
-}
-
-/** Everything measured, raw and summarized. */
-export interface Runs {
-  settings: {
-    smoke: boolean;
-    trials: number;
-    p1Workloads: string[];
-    p3Sizes: number[];
-    p3Trials: number;
-    p4Bytes: number;
-    p4LineBytes: number;
-    p4Trials: number;
-    scanSizes: number[];
-    scanRepetitions: number;
-    lightWorkload: string;
-  };
-  apiGetMs: SummaryJson;
-  P1: Record<string, P1Figures>;
-  P2: {
-    ours: SummaryJson;
-    baseline: SummaryJson;
-    oursToExit: SummaryJson;
-    baselineToExit: SummaryJson;
-    breakdown: {
-      denoStartMs: SummaryJson;
-      clientNodeImportMs: SummaryJson;
-      launcherVersionMs: SummaryJson;
-      kubectlGetMs: SummaryJson;
-      /** Peak RSS of a Deno process with an empty module, MB (absent in older results). */
-      denoEmptyHwmMB?: SummaryJson;
-      /** Peak RSS of a Deno process after importing client-node, MB. */
-      clientNodeHwmMB?: SummaryJson;
-    };
-    goModelled: ModelJson;
-    failures: number;
-    samples: { ours: number[]; baseline: number[] };
-  };
-  P3: {
-    workload: string;
-    sizes: Record<string, P3Figures>;
-    /** The largest size again with the albums service as every workload. */
-    albums: Record<string, P3Figures>;
-  };
-  P4: {
-    payloadBytes: number;
-    /** Launcher stdout on /dev/null: workload exec → launcher exit (the goal's figure). */
-    oursDevNullMBps?: SummaryJson;
-    oursMBps: SummaryJson;
-    oursEndToEndMBps: SummaryJson;
-    catDevNullMBps: SummaryJson;
-    catCountedMBps: SummaryJson;
-    bytesLost: number[];
-    launcherPeakRssMB: SummaryJson;
-    failures: number;
-  };
-  scan: {
-    made: number;
-    scanned: number;
-    named: number;
-    oursMs: SummaryJson;
-    baselineMs: SummaryJson;
-  }[];
-  notes: {
-    loadAverageAtEnd: number[];
-    durationSeconds: number;
-    finishedAt: string;
-    /** The launcher's `src/` changed between the start and the end of the run. */
-    srcChangedDuringRun?: boolean;
-  };
-  trials: Record<string, unknown[]>;
-}
+import type {
+  Goal,
+  ModelJson,
+  P1Figures,
+  P3Figures,
+  Results,
+  Runs,
+  SummaryJson,
+} from "./lib/results.ts";
 
 /** The five goals of issue 8, computed from the runs. */
 export function goalsFrom(runs: Runs): Goal[] {

@@ -30,14 +30,8 @@ import { type P1Trial, type P1Workload, runP1 } from "./p1_readiness.ts";
 import { type P2Trial, runP2 } from "./p2_cold_start.ts";
 import { makeP3Anchors, type P3Trial, runP3 } from "./p3_scale.ts";
 import { LINE_BYTES, type P4Trial, runP4 } from "./p4_relay.ts";
-import {
-  goalsFrom,
-  type P1Figures,
-  type P3Figures,
-  type Results,
-  type Runs,
-  writeOutputs,
-} from "./report.ts";
+import type { P1Figures, P3Figures, Results, Runs } from "./lib/results.ts";
+import { goalsFrom, writeOutputs } from "./report.ts";
 import { runScan, type ScanSize } from "./scan.ts";
 
 interface Options {

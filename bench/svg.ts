@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Results, SummaryJson } from "./report.ts";
+import type { Results, SummaryJson } from "./lib/results.ts";
 
 interface ChartRow {
   label: string;

@@ -85,4 +85,6 @@ const signals: Deno.Signal[] = Deno.build.os === "windows"
 for (const signal of signals) Deno.addSignalListener(signal, stop);
 const result = await supervisor.start();
 for (const signal of signals) Deno.removeSignalListener(signal, stop);
-Deno.exit(result.exitCode);
+// Exit 0 when stopped or when every workload ended cleanly, 1 otherwise.
+const failed = result.workloads.some((w) => w.failedStage || (w.lastExitCode ?? 0) !== 0);
+Deno.exit(!result.stopped && failed ? 1 : 0);

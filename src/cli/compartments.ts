@@ -7,7 +7,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { loadConfig } from "../config/mod.ts";
 import { loadClientNode } from "../kube/client_node.ts";
-import { loadKubeConfig } from "../kube/mod.ts";
+import { clientKubeConfig, loadKubeConfig } from "../kube/mod.ts";
 import { type CommandContext, resolveConfigPath } from "./options.ts";
 import { CliError, EXIT_RESOLVE } from "./exit_codes.ts";
 
@@ -52,7 +52,7 @@ async function podsByIp(kubeconfig: string): Promise<{ map: Map<string, string>;
   try {
     const kube = await loadKubeConfig(kubeconfig);
     const { CoreV1Api } = await loadClientNode();
-    const api = kube.kubeConfig.makeApiClient(CoreV1Api);
+    const api = clientKubeConfig(kube).makeApiClient(CoreV1Api);
     const list = await Promise.race([
       api.listPodForAllNamespaces(),
       new Promise<never>((_, reject) =>

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { SupervisorResult } from "../supervisor/mod.ts";
 
 /** Everything worked. */
 export const EXIT_OK = 0;
@@ -26,4 +27,18 @@ export class CliError extends Error {
     this.name = "CliError";
     this.exitCode = exitCode;
   }
+}
+
+/**
+ * The launcher's exit code for a supervisor run: a failed anchor beats a failed launch; a
+ * stopped launcher exits 0; a single workload passes its own exit code on (as the k2s
+ * launcher does); several workloads give 1 when any ended non-zero.
+ */
+export function exitCodeFor(result: SupervisorResult): number {
+  const stages = new Set(result.workloads.map((w) => w.failedStage));
+  if (stages.has("resolve")) return EXIT_RESOLVE;
+  if (stages.has("launch")) return EXIT_LAUNCH;
+  if (result.stopped) return EXIT_OK;
+  if (result.workloads.length === 1) return result.workloads[0].lastExitCode ?? EXIT_OK;
+  return result.workloads.every((w) => (w.lastExitCode ?? 0) === 0) ? EXIT_OK : EXIT_INTERNAL;
 }

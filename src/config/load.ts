@@ -20,7 +20,8 @@ import {
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";
 import { interpolate } from "./interpolate.ts";
-import { type Config, configJsonSchema, configSchema } from "./schema.ts";
+import { configJsonSchema, configSchema } from "./schema.ts";
+import type { Config } from "./types.ts";
 
 /** Files larger than this are refused before parsing: a config is never this big. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

@@ -16,15 +16,33 @@ export {
   readConfigText,
 } from "./load.ts";
 export {
-  type Anchor,
+  ALL_NAMESPACES,
   API_VERSION,
-  type Config,
   configJsonSchema,
   configSchema,
   PICK_MODES,
-  type Probe,
-  type Workload,
 } from "./schema.ts";
+export type {
+  Anchor,
+  BackoffSettings,
+  CompartmentAnchor,
+  Config,
+  HealthSettings,
+  HttpCheck,
+  KubernetesSettings,
+  LogSettings,
+  NetnsAnchor,
+  PickMode,
+  Probe,
+  RestartPolicy,
+  RestartSettings,
+  SelectorAnchor,
+  TcpCheck,
+  WindowsSettings,
+  WindowsStrategy,
+  Workload,
+  WorkloadProbes,
+} from "./types.ts";
 export {
   formatRequirement,
   parseSelector,

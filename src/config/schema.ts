@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { parseSelector } from "./selector.ts";
+import type { Anchor, Config, PickMode } from "./types.ts";
 
 /** Config `apiVersion` this build understands. */
 export const API_VERSION = "cplauncher/v1";
@@ -42,8 +43,12 @@ const kubernetesSchema = z.strictObject({
   ),
 }).describe("How to reach the Kubernetes API");
 
-/** How a selector anchor chooses among matching pods. */
+/** How a selector anchor chooses among matching pods (see {@linkcode PickMode}). */
 export const PICK_MODES = ["exactly-one", "first-ready", "claim"] as const;
+
+/** Namespace value of a selector anchor that means "all namespaces". */
+/** The selector-anchor namespace that means "every namespace". */
+export const ALL_NAMESPACES = "*";
 
 const anchorFields = z.strictObject({
   selector: z.string().superRefine((text, ctx) => {
@@ -51,9 +56,11 @@ const anchorFields = z.strictObject({
     if (!parsed.ok) ctx.addIssue({ code: "custom", message: `bad selector: ${parsed.message}` });
   }).describe("Label selector of the anchor pod, e.g. app=cp-albums-win").optional(),
   namespace: z.string().regex(
-    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
-    "a Kubernetes namespace name (lowercase letters, digits and '-')",
-  ).optional().describe("Namespace of the anchor pod (default: default)"),
+    /^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/,
+    `a Kubernetes namespace name (lowercase letters, digits and '-'), or "${ALL_NAMESPACES}" for all namespaces`,
+  ).optional().describe(
+    `Namespace of the anchor pod, or "${ALL_NAMESPACES}" for all namespaces (default: default)`,
+  ),
   node: z.string().min(1).optional().describe(
     "Only anchors on this node (use ${NODE_NAME} from the downward API)",
   ),
@@ -68,19 +75,6 @@ const anchorFields = z.strictObject({
 });
 
 const SELECTOR_ONLY = ["namespace", "node", "pick", "timeout"] as const;
-
-/** An anchor: where a workload's network presence comes from. */
-export type Anchor =
-  | {
-    kind: "selector";
-    selector: string;
-    namespace: string;
-    node?: string;
-    pick: (typeof PICK_MODES)[number];
-    timeoutMs: number;
-  }
-  | { kind: "netns"; netns: string }
-  | { kind: "compartment"; compartment: number };
 
 const anchorSchema = anchorFields.transform((raw, ctx): Anchor => {
   const sources = (["selector", "netns", "compartment"] as const).filter((k) =>
@@ -218,8 +212,7 @@ const workloadSchema = z.strictObject({
   }).prefault({}),
 });
 
-/** The whole compartments.yaml document. */
-export const configSchema = z.strictObject({
+const documentSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION, `apiVersion must be "${API_VERSION}"`),
   kubernetes: kubernetesSchema.prefault({}),
   health: z.strictObject({
@@ -230,12 +223,17 @@ export const configSchema = z.strictObject({
   workloads: z.record(name, workloadSchema).describe("Named processes to launch"),
 });
 
-/** A validated, normalised config. */
-export type Config = z.output<typeof configSchema>;
-/** A validated workload. */
-export type Workload = Config["workloads"][string];
-/** A validated probe. */
-export type Probe = NonNullable<Workload["probes"]["readiness"]>;
+/** The whole compartments.yaml document; parsing it yields a {@linkcode Config}. */
+export const configSchema: z.ZodType<Config> = documentSchema;
+
+/** Whether `A` and `B` are the same type, not merely assignable to each other. */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true
+  : false;
+
+// The written-out types in types.ts are what users read; these fail to compile as soon as the
+// schema and those types disagree in any field, optionality or literal.
+const _configMatchesSchema: Same<z.output<typeof documentSchema>, Config> = true;
+const _pickModesMatch: Same<(typeof PICK_MODES)[number], PickMode> = true;
 
 /** The JSON Schema of compartments.yaml, for editors. */
 export function configJsonSchema(): Record<string, unknown> {

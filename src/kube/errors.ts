@@ -40,6 +40,8 @@ export interface ApiOperation {
 }
 
 const RBAC_HINT = "grant it with a Role like examples/kubernetes/rbac.yaml";
+const CLUSTER_RBAC_HINT =
+  "searching every namespace needs a ClusterRole like examples/k2s/rbac-all-namespaces.yaml";
 
 /** Status codes and messages from an error thrown by client-node or node-fetch. */
 function statusOf(error: unknown): { code?: number; body?: string; errno?: string } {
@@ -76,7 +78,10 @@ function apiMessage(body: string | undefined): string | undefined {
 export function classifyApiError(error: unknown, op: ApiOperation, server: string): KubeError {
   if (error instanceof KubeError) return error;
   const { code, body, errno } = statusOf(error);
-  const what = `${op.verb} ${op.resource} in namespace "${op.namespace}"`;
+  // "*" is how a query across every namespace is written (see pod_source.ts).
+  const what = op.namespace === "*"
+    ? `${op.verb} ${op.resource} in all namespaces`
+    : `${op.verb} ${op.resource} in namespace "${op.namespace}"`;
   if (code === 401) {
     return new KubeError(
       "unauthorized",
@@ -89,9 +94,9 @@ export function classifyApiError(error: unknown, op: ApiOperation, server: strin
     const identity = detail?.match(/User "([^"]+)"/)?.[1];
     return new KubeError(
       "forbidden",
-      `forbidden (403): ${
-        identity ? `"${identity}"` : "this identity"
-      } may not ${what}; ${RBAC_HINT} (needs ${op.verb} on ${op.resource})`,
+      `forbidden (403): ${identity ? `"${identity}"` : "this identity"} may not ${what}; ${
+        op.namespace === "*" ? CLUSTER_RBAC_HINT : RBAC_HINT
+      } (needs ${op.verb} on ${op.resource})`,
       403,
     );
   }

@@ -105,10 +105,20 @@ export function findKubeconfig(
   return { kind: "file", path: setting, from: "config" };
 }
 
+/**
+ * Loaded credentials in the form `@kubernetes/client-node` takes them: at run time a
+ * client-node `KubeConfig`. Opaque here so that cplauncher's API does not depend on
+ * client-node's types; code that calls client-node itself may cast it to `KubeConfig`.
+ */
+export interface KubeConfigHandle {
+  /** Exists only in the type (it is never set), so no other object passes for a handle. */
+  readonly kubeConfigHandle: never;
+}
+
 /** A loaded kubeconfig and a description of where it came from (never its secrets). */
 export interface LoadedKubeConfig {
-  /** The loaded client-node configuration. */
-  readonly kubeConfig: KubeConfig;
+  /** The loaded credentials, for client-node. */
+  readonly kubeConfig: KubeConfigHandle;
   /** Where it came from. */
   readonly source: KubeconfigSource;
   /** API server URL. */
@@ -145,7 +155,12 @@ export async function loadKubeConfig(
   }
   const server = kubeConfig.getCurrentCluster()?.server;
   if (!server) throw new KubeError("config", "the kubeconfig has no current cluster with a server");
-  return { kubeConfig, source, server };
+  return { kubeConfig: kubeConfig as unknown as KubeConfigHandle, source, server };
+}
+
+/** The client-node `KubeConfig` behind `kube`, for the code that calls client-node. */
+export function clientKubeConfig(kube: LoadedKubeConfig): KubeConfig {
+  return kube.kubeConfig as unknown as KubeConfig;
 }
 
 /** Human description of a source: `in-cluster (C:\C\…)`, `file ~/.kube/config`. */

@@ -6,9 +6,11 @@
 export { Claim, DEFAULT_CLAIM_TTL_MS, defaultHolder, tryClaim } from "./claim.ts";
 export { type ApiOperation, KubeError, type KubeFailure } from "./errors.ts";
 export {
+  clientKubeConfig,
   describeSource,
   findKubeconfig,
   type KubeconfigEnvironment,
+  type KubeConfigHandle,
   type KubeconfigSource,
   type LoadedKubeConfig,
   loadKubeConfig,
@@ -21,6 +23,17 @@ export {
   type PickSpec,
 } from "./pick.ts";
 export { type PodSubscriber, PodWatchHub } from "./pod_hub.ts";
-export { PodSetWatch, type PodSetWatchOptions } from "./pod_watch.ts";
+export {
+  ALL_NAMESPACES,
+  clientNodePodSource,
+  describeNamespace,
+  type PodEvent,
+  type PodList,
+  type PodListerWatcher,
+  type PodQuery,
+  type PodWatchRequest,
+  type WatchEnd,
+} from "./pod_source.ts";
+export { PodSetWatch, type PodSetWatchOptions, type PodSetWatchStats } from "./pod_watch.ts";
 export { type AnchorPod, describePod, isUsable, toAnchorPod } from "./pods.ts";
 export { type ResolvedPod, resolvePodAnchor, type ResolvePodOptions } from "./resolve.ts";

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { describeNamespace } from "./pod_source.ts";
 import { type AnchorPod, describePod, isUsable } from "./pods.ts";
 
 /** Annotation naming the launcher that holds a claimed anchor. */
@@ -53,7 +54,7 @@ export function claimedByOther(pod: AnchorPod, claim: ClaimContext): boolean {
 
 /** Explains why no pod qualifies, listing what was seen. */
 export function describeSnapshot(pods: readonly AnchorPod[], spec: PickSpec): string {
-  const where = `namespace ${spec.namespace}`;
+  const where = describeNamespace(spec.namespace);
   if (pods.length === 0) return `no pod matches ${spec.selector} in ${where}`;
   const elsewhere = spec.node ? pods.filter((p) => p.node !== spec.node) : [];
   const here = spec.node ? pods.filter((p) => p.node === spec.node) : pods;
@@ -86,9 +87,9 @@ export function pickAnchor(
       if (live.length > 1) {
         return {
           kind: "error",
-          message: `${live.length} pods match ${spec.selector} in namespace ${spec.namespace}${
-            spec.node ? ` on node ${spec.node}` : ""
-          } but pick is exactly-one: ${
+          message: `${live.length} pods match ${spec.selector} in ${
+            describeNamespace(spec.namespace)
+          }${spec.node ? ` on node ${spec.node}` : ""} but pick is exactly-one: ${
             live.map(describePod).join(", ")
           } (narrow the selector, or use pick: first-ready or claim)`,
         };

@@ -7,7 +7,7 @@
  */
 import { parseSelector, selectorMatches, type SelectorRequirement } from "../config/selector.ts";
 import type { KubeError } from "./errors.ts";
-import type { LoadedKubeConfig } from "./kubeconfig.ts";
+import type { PodListerWatcher } from "./pod_source.ts";
 import { PodSetWatch } from "./pod_watch.ts";
 import type { AnchorPod } from "./pods.ts";
 
@@ -33,19 +33,17 @@ interface SharedWatch {
 
 /** Shares pod watches by namespace. */
 export class PodWatchHub {
-  readonly #kube: LoadedKubeConfig;
+  readonly #source: PodListerWatcher;
   readonly #maxBackoffMs?: number;
   readonly #namespaces = new Map<string, SharedWatch>();
 
-  /** Creates a hub over `kube`'s credentials; watches start with the first subscriber. */
-  constructor(kube: LoadedKubeConfig, options: { maxBackoffMs?: number } = {}) {
-    this.#kube = kube;
+  /**
+   * Creates a hub over a pod source (`clientNodePodSource(kube)` for the apiserver); watches
+   * start with the first subscriber.
+   */
+  constructor(source: PodListerWatcher, options: { maxBackoffMs?: number } = {}) {
+    this.#source = source;
     if (options.maxBackoffMs !== undefined) this.#maxBackoffMs = options.maxBackoffMs;
-  }
-
-  /** The credentials the hub watches with. */
-  get kube(): LoadedKubeConfig {
-    return this.#kube;
   }
 
   /**
@@ -94,8 +92,7 @@ export class PodWatchHub {
       subscribers,
       listed: false,
       watch: new PodSetWatch({
-        kubeConfig: this.#kube.kubeConfig,
-        server: this.#kube.server,
+        source: this.#source,
         namespace,
         labelSelector: "",
         ...(this.#maxBackoffMs !== undefined ? { maxBackoffMs: this.#maxBackoffMs } : {}),

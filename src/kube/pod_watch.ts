@@ -6,18 +6,20 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
-import { loadClientNode } from "./client_node.ts";
-import { classifyApiError, isTransient, type KubeError } from "./errors.ts";
-import { type AnchorPod, toAnchorPod } from "./pods.ts";
+import { sleep } from "../util/sleep.ts";
+import { isTransient, type KubeError } from "./errors.ts";
+import type { PodListerWatcher, PodQuery } from "./pod_source.ts";
+import type { AnchorPod } from "./pods.ts";
 
 const log = getLogger(["cplauncher", "kube"]);
 
 /** Options of {@linkcode PodSetWatch}. */
 export interface PodSetWatchOptions {
-  readonly kubeConfig: KubeConfig;
-  readonly server: string;
+  /** Where pods are listed and watched (see clientNodePodSource). */
+  readonly source: PodListerWatcher;
+  /** Namespace, or `*` for all namespaces. */
   readonly namespace: string;
+  /** Label selector the server filters by. */
   readonly labelSelector: string;
   /** Called after every change of the pod set (and after each list). */
   readonly onChange: (pods: readonly AnchorPod[]) => void;
@@ -31,21 +33,26 @@ export interface PodSetWatchOptions {
 
 /** Counters for tests and diagnostics. */
 export interface PodSetWatchStats {
+  /** List requests made. */
   lists: number;
+  /** Watch requests made. */
   watches: number;
+  /** Events received, bookmarks included. */
   events: number;
+  /** Reconnections after a failure or a quiet end. */
   reconnects: number;
+  /** 410 Gone answers (each followed by a new list). */
   gone: number;
 }
 
 /** Keeps a map of the pods matching a label selector up to date. */
 export class PodSetWatch {
   readonly #options: PodSetWatchOptions;
+  readonly #query: PodQuery;
   readonly #pods = new Map<string, AnchorPod>();
+  readonly #stop = new AbortController();
   #resourceVersion = "";
-  #stopped = false;
-  #abort?: AbortController;
-  #wake?: () => void;
+  #request?: { abort(): void };
   #loop?: Promise<void>;
   /** Counters of lists, watches and reconnects. */
   readonly stats: PodSetWatchStats = { lists: 0, watches: 0, events: 0, reconnects: 0, gone: 0 };
@@ -53,6 +60,7 @@ export class PodSetWatch {
   /** Creates the watch; call {@linkcode start} to run it. */
   constructor(options: PodSetWatchOptions) {
     this.#options = options;
+    this.#query = { namespace: options.namespace, labelSelector: options.labelSelector };
   }
 
   /** Current pods, in no particular order. */
@@ -67,44 +75,41 @@ export class PodSetWatch {
 
   /** Stops watching and waits for the background loop to end. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#abort?.abort();
-    this.#wake?.();
+    this.#stop.abort();
+    this.#request?.abort();
     await this.#loop;
   }
 
+  get #stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
   async #run(): Promise<void> {
-    const { CoreV1Api, Watch } = await loadClientNode();
-    const api = this.#options.kubeConfig.makeApiClient(CoreV1Api);
-    const watch = new Watch(this.#options.kubeConfig);
     const maxBackoff = this.#options.maxBackoffMs ?? 5_000;
     let backoff = 100;
     let needList = true;
     while (!this.#stopped) {
       try {
         if (needList) {
-          await this.#list(api);
+          await this.#list();
           needList = false;
         }
-        const outcome = await this.#watchOnce(watch);
-        if (outcome === "gone") {
+        const eventsBefore = this.stats.events;
+        const end = await this.#watchOnce();
+        if (end === "gone") {
           this.stats.gone++;
           needList = true;
           log.debug("watch expired (410 Gone); listing again");
           continue;
         }
-        if (outcome === "progress") backoff = 100;
+        if (this.stats.events > eventsBefore) backoff = 100;
       } catch (error) {
-        const op = {
-          verb: needList ? "list" : "watch",
-          resource: "pods",
-          namespace: this.#options.namespace,
-        } as const;
-        const kubeError = classifyApiError(error, op, this.#options.server);
+        const kubeError = error as KubeError;
         if (!isTransient(kubeError)) {
           if (!this.#stopped) this.#options.onFatal(kubeError);
           return;
         }
+        if (this.#stopped) return;
         this.#options.onRetry?.(kubeError);
         log.warn("Kubernetes API unavailable ({message}); retrying in {delay} ms", {
           message: kubeError.message,
@@ -113,93 +118,41 @@ export class PodSetWatch {
       }
       if (this.#stopped) return;
       this.stats.reconnects++;
-      await this.#sleep(backoff);
+      await sleep(backoff, this.#stop.signal);
       backoff = Math.min(backoff * 2, maxBackoff);
     }
   }
 
-  async #list(api: import("@kubernetes/client-node").CoreV1Api): Promise<void> {
-    const list = await api.listNamespacedPod({
-      namespace: this.#options.namespace,
-      labelSelector: this.#options.labelSelector,
-    });
+  async #list(): Promise<void> {
+    const list = await this.#options.source.list(this.#query);
     this.stats.lists++;
     this.#pods.clear();
-    for (const pod of list.items) {
-      const view = toAnchorPod(pod);
-      this.#pods.set(view.uid, view);
+    for (const pod of list.pods) this.#pods.set(pod.uid, pod);
+    this.#resourceVersion = list.resourceVersion;
+    if (!this.#stopped) this.#options.onChange(this.pods());
+  }
+
+  /** Runs one watch request to its end. */
+  async #watchOnce(): Promise<"gone" | "closed"> {
+    this.stats.watches++;
+    const request = this.#options.source.watch(this.#query, this.#resourceVersion, (event) => {
+      this.stats.events++;
+      if (event.type === "BOOKMARK") {
+        if (event.resourceVersion) this.#resourceVersion = event.resourceVersion;
+        return;
+      }
+      const pod = event.pod;
+      if (pod.resourceVersion) this.#resourceVersion = pod.resourceVersion;
+      if (event.type === "DELETED") this.#pods.delete(pod.uid);
+      else this.#pods.set(pod.uid, pod);
+      if (!this.#stopped) this.#options.onChange(this.pods());
+    });
+    this.#request = request;
+    if (this.#stopped) request.abort();
+    try {
+      return await request.done;
+    } finally {
+      this.#request = undefined;
     }
-    this.#resourceVersion = list.metadata?.resourceVersion ?? "";
-    this.#options.onChange(this.pods());
-  }
-
-  /**
-   * Runs one watch request to its end. Resolves `gone` on 410, `progress` when events
-   * arrived, `closed` when the server ended the stream quietly; rejects on errors.
-   */
-  #watchOnce(
-    watch: import("@kubernetes/client-node").Watch,
-  ): Promise<"gone" | "progress" | "closed"> {
-    return new Promise((resolve, reject) => {
-      let sawEvent = false;
-      let gone = false;
-      const path = `/api/v1/namespaces/${encodeURIComponent(this.#options.namespace)}/pods`;
-      this.stats.watches++;
-      // A server-side timeout bounds each request so a half-open connection cannot hang the
-      // watch forever; the next request continues from the last resourceVersion.
-      const timeoutSeconds = 240 + Math.floor(Math.random() * 60);
-      watch.watch(
-        path,
-        {
-          labelSelector: this.#options.labelSelector,
-          resourceVersion: this.#resourceVersion,
-          allowWatchBookmarks: true,
-          timeoutSeconds,
-        },
-        (type: string, object: unknown) => {
-          if (type === "ERROR") {
-            const status = object as { code?: number; message?: string };
-            if (status.code === 410) gone = true;
-            else log.warn("watch error event: {message}", { message: status.message ?? "" });
-            return;
-          }
-          sawEvent = true;
-          this.stats.events++;
-          const pod = object as V1Pod;
-          const rv = pod.metadata?.resourceVersion;
-          if (rv) this.#resourceVersion = rv;
-          if (type === "BOOKMARK") return;
-          const view = toAnchorPod(pod);
-          if (type === "DELETED") this.#pods.delete(view.uid);
-          else this.#pods.set(view.uid, view);
-          this.#options.onChange(this.pods());
-        },
-        (error: unknown) => {
-          this.#abort = undefined;
-          if (gone) resolve("gone");
-          else if (error && !this.#stopped) {
-            const status = (error as { statusCode?: number }).statusCode;
-            if (status === 410) resolve("gone");
-            else reject(error);
-          } else resolve(sawEvent ? "progress" : "closed");
-        },
-      ).then((controller: AbortController) => {
-        this.#abort = controller;
-        if (this.#stopped) controller.abort();
-      }, reject);
-    });
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }

@@ -7,9 +7,10 @@
 import { getLogger } from "@logtape/logtape";
 import { Claim, DEFAULT_CLAIM_TTL_MS, defaultHolder, tryClaim } from "./claim.ts";
 import { KubeError } from "./errors.ts";
-import type { LoadedKubeConfig } from "./kubeconfig.ts";
+import { clientKubeConfig, type LoadedKubeConfig } from "./kubeconfig.ts";
 import { pickAnchor, type PickSpec } from "./pick.ts";
 import type { PodWatchHub } from "./pod_hub.ts";
+import { clientNodePodSource, type PodListerWatcher } from "./pod_source.ts";
 import { PodSetWatch } from "./pod_watch.ts";
 import type { AnchorPod } from "./pods.ts";
 
@@ -50,6 +51,8 @@ export interface ResolvePodOptions {
    * all its anchors); without it, resolution runs its own selector watch.
    */
   readonly hub?: PodWatchHub;
+  /** Where pods are listed and watched without a hub (default: the apiserver of `kube`). */
+  readonly source?: PodListerWatcher;
   /** Pause between reconnection attempts is capped at this. */
   readonly maxBackoffMs?: number;
 }
@@ -89,7 +92,7 @@ export async function resolvePodAnchor(
       settle({
         pod: result.pod,
         ...(spec.pick === "claim"
-          ? { claim: new Claim(kube.kubeConfig, kube.server, result.pod, holder, ttlMs) }
+          ? { claim: new Claim(clientKubeConfig(kube), kube.server, result.pod, holder, ttlMs) }
           : {}),
       });
     } else if (result.kind === "error") {
@@ -105,9 +108,9 @@ export async function resolvePodAnchor(
     } else {
       for (const candidate of result.candidates) {
         if (settled) return;
-        const claimed = await tryClaim(kube.kubeConfig, kube.server, candidate, holder);
+        const claimed = await tryClaim(clientKubeConfig(kube), kube.server, candidate, holder);
         if (!claimed) continue;
-        const claim = new Claim(kube.kubeConfig, kube.server, claimed, holder, ttlMs);
+        const claim = new Claim(clientKubeConfig(kube), kube.server, claimed, holder, ttlMs);
         // A race won after the outcome was decided (timeout, cancel): give the anchor back
         // instead of blocking it until the claim expires.
         if (settled) await claim.release();
@@ -153,8 +156,7 @@ export async function resolvePodAnchor(
     stopWatching = options.hub.subscribe(spec.namespace, spec.selector, handlers);
   } else {
     const watch = new PodSetWatch({
-      kubeConfig: kube.kubeConfig,
-      server: kube.server,
+      source: options.source ?? clientNodePodSource(kube),
       namespace: spec.namespace,
       labelSelector: spec.selector,
       ...handlers,

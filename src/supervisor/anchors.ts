@@ -8,8 +8,10 @@
 import { getLogger } from "@logtape/logtape";
 import type { Anchor } from "../config/mod.ts";
 import {
+  clientNodePodSource,
   type KubeError,
   type LoadedKubeConfig,
+  type PodListerWatcher,
   PodWatchHub,
   type ResolvedPod,
   resolvePodAnchor,
@@ -56,6 +58,34 @@ export interface AnchorContext {
   readonly resolveOptions?: ResolvePodOptions;
   /** One pod watch per namespace shared by all anchors (optional; see PodWatchHub). */
   readonly hub?: () => Promise<PodWatchHub>;
+  /** Where pods are listed and watched without a hub (default: the apiserver). */
+  readonly podSource?: PodListerWatcher;
+}
+
+/** One anchor as a workload sees it: resolve it, then watch it for loss. */
+export interface AnchorSource {
+  /** Whether the anchor is a Kubernetes pod that can go away (static anchors cannot). */
+  readonly watched: boolean;
+  /** Resolves the anchor to a domain, bounded by its timeout and `signal`. */
+  resolve(signal: AbortSignal): Promise<ResolvedAnchor>;
+  /**
+   * Calls `onLost` once when the resolved pod is deleted, terminates or changes IP.
+   *
+   * @returns a function that stops watching.
+   */
+  watch(resolved: ResolvedAnchor, onLost: (reason: string) => void): Promise<() => Promise<void>>;
+}
+
+/** Binds anchor `name` to `context`, for one workload's runner. */
+export function anchorSource(name: string, anchor: Anchor, context: AnchorContext): AnchorSource {
+  return {
+    watched: anchor.kind === "selector",
+    resolve: (signal) => resolveAnchor(name, anchor, context, signal),
+    watch: (resolved, onLost) =>
+      anchor.kind === "selector"
+        ? watchAnchorPod(resolved, anchor, context, onLost)
+        : Promise.resolve(async () => {}),
+  };
 }
 
 function describeDomain(domain: IsolationDomain): string {
@@ -97,7 +127,10 @@ export async function resolveAnchor(
     pod = await resolvePodAnchor(kube, name, anchor, {
       ...context.resolveOptions,
       ...(hub ? { hub } : {}),
-      signal: bounded,
+      ...(context.podSource ? { source: context.podSource } : {}),
+      // resolvePodAnchor enforces the anchor's timeout itself, with a message saying what
+      // it saw; the deadline signal would race it with a bare "cancelled".
+      ...(signal ? { signal } : {}),
     });
   } catch (error) {
     throw new AnchorError("kubernetes", errorText(error));
@@ -151,7 +184,9 @@ export async function watchAnchorPod(
     onLost(reason);
   };
   // Without a shared hub (library use of this function alone), a private one does the job.
-  const hub = context.hub ? await context.hub() : new PodWatchHub(kube);
+  const hub = context.hub
+    ? await context.hub()
+    : new PodWatchHub(context.podSource ?? clientNodePodSource(kube));
   return hub.subscribe(anchor.namespace, anchor.selector, {
     onChange: (pods) => {
       const current = pods.find((p) => p.uid === pod.uid);

@@ -7,7 +7,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { WorkloadStatus } from "./supervisor.ts";
+import type { WorkloadStatus } from "./types.ts";
 
 const log = getLogger(["cplauncher", "health"]);
 

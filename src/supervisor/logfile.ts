@@ -14,7 +14,10 @@ export interface LogFileSettings {
   readonly maxAge?: number;
 }
 
-/** Appends lines to `<dir>/<name>.log`, rotating by size. Writes are synchronous. */
+/**
+ * Appends lines to `<dir>/<name>.log`, rotating by size. Writes are asynchronous; callers
+ * serialise them (the supervisor feeds it through a LineBatch, which writes in order).
+ */
 export class RotatingLogFile {
   readonly #settings: LogFileSettings;
   readonly #path: string;
@@ -30,11 +33,11 @@ export class RotatingLogFile {
     this.#size = this.#file.statSync().size;
   }
 
-  /** Appends bytes (a whole line including its newline). */
-  write(bytes: Uint8Array): void {
+  /** Appends bytes (whole lines including their newlines). */
+  async write(bytes: Uint8Array): Promise<void> {
     if (this.#size > 0 && this.#size + bytes.length > this.#settings.maxSize) this.#rotate();
     let offset = 0;
-    while (offset < bytes.length) offset += this.#file.writeSync(bytes.subarray(offset));
+    while (offset < bytes.length) offset += await this.#file.write(bytes.subarray(offset));
     this.#size += bytes.length;
   }
 

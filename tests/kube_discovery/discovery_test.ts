@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   CLAIM_HOLDER_ANNOTATION,
   CLAIM_RENEWED_ANNOTATION,
+  clientNodePodSource,
   KubeError,
   type LoadedKubeConfig,
   loadKubeConfig,
@@ -521,8 +522,7 @@ Deno.test({
     const kube = await adminKube();
     const changes: number[] = [];
     const watch = new PodSetWatch({
-      kubeConfig: kube.kubeConfig,
-      server: kube.server,
+      source: clientNodePodSource(kube),
       namespace: ns,
       labelSelector: "app=anchor",
       onChange: (pods) => changes.push(pods.length),
@@ -554,7 +554,7 @@ Deno.test({
   fn: async () => {
     const ns = await freshNamespace("hub");
     const c = await sharedCluster();
-    const hub = new PodWatchHub(await adminKube());
+    const hub = new PodWatchHub(clientNodePodSource(await adminKube()));
     const seen: Record<string, string[]> = { a: [], b: [] };
     const stops = ["a", "b"].map((name) =>
       hub.subscribe(ns, `anchor=${name}`, {

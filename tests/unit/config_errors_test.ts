@@ -458,6 +458,29 @@ Deno.test("bad selector syntax", async () => {
   );
 });
 
+Deno.test('namespace "*" means all namespaces; anything else must be a namespace name', () => {
+  const withNamespace = (namespace: string) =>
+    `apiVersion: cplauncher/v1\nanchors:\n  a:\n    selector: app=a\n    namespace: ${namespace}\nworkloads: {}\n`;
+  for (const value of ['"*"', "'*'", "kube-system", "k2s"]) {
+    assert.deepEqual(configOf(withNamespace(value)).anchors.a, {
+      kind: "selector",
+      selector: "app=a",
+      namespace: value.replace(/['"]/g, ""),
+      pick: "exactly-one",
+      timeoutMs: 120_000,
+    });
+  }
+  for (const value of ['"**"', '"a*"', '"*x"', '" *"', "Prod", '""']) {
+    assertIssues(issuesOf(withNamespace(value)), [{
+      line: 5,
+      column: 16,
+      path: "anchors.a.namespace",
+      message:
+        `a Kubernetes namespace name (lowercase letters, digits and '-'), or "*" for all namespaces`,
+    }]);
+  }
+});
+
 Deno.test("bad sha256", async () => {
   const file = fixture("bad/bad_sha256.yaml");
   assertIssues(await loadIssues(file), [

@@ -1,37 +1,6 @@
 import assert from "node:assert/strict";
 import { buildPlan, formatPlan } from "../../src/cli/plan.ts";
-import { normalizeArgs } from "../../src/cli/program.ts";
 import { parseConfig } from "../../src/config/mod.ts";
-
-Deno.test("k2s single-dash spellings are rewritten before --, and only there", () => {
-  assert.deepEqual(
-    normalizeArgs([
-      "exec",
-      "-label",
-      "app=x",
-      "-namespace=k2s",
-      "-label-timeout",
-      "30s",
-      "--",
-      "tool",
-      "-label",
-      "y",
-    ]),
-    [
-      "exec",
-      "--label",
-      "app=x",
-      "--namespace=k2s",
-      "--timeout",
-      "30s",
-      "--",
-      "tool",
-      "-label",
-      "y",
-    ],
-  );
-  assert.deepEqual(normalizeArgs(["run", "-c", "x.yaml"]), ["run", "-c", "x.yaml"]);
-});
 
 const text = `apiVersion: cplauncher/v1
 anchors:

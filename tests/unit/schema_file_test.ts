@@ -47,6 +47,10 @@ Deno.test("schema file: describes the fixed field names of the language", () => 
     assert.ok(anchor.properties[field], `anchor field ${field} is in the schema`);
   }
   assert.deepEqual(anchor.properties.pick.enum, ["exactly-one", "first-ready", "claim"]);
+  // Editors must agree with the loader: "*" (all namespaces) or a namespace name.
+  const namespace = new RegExp(anchor.properties.namespace.pattern);
+  for (const good of ["*", "default", "kube-system", "k2s"]) assert.match(good, namespace);
+  for (const bad of ["**", "a*", "*x", "Prod", ""]) assert.doesNotMatch(bad, namespace);
 
   const workload = schema.properties.workloads.additionalProperties;
   for (

@@ -5,7 +5,7 @@ import { handleHealth, renderMetrics } from "../../src/supervisor/health.ts";
 import { RotatingLogFile } from "../../src/supervisor/logfile.ts";
 import { ProbeState } from "../../src/supervisor/probes.ts";
 import { relayLines } from "../../src/supervisor/relay.ts";
-import type { WorkloadStatus } from "../../src/supervisor/supervisor.ts";
+import type { WorkloadStatus } from "../../src/supervisor/types.ts";
 import type { Probe } from "../../src/config/mod.ts";
 
 Deno.test("backoff doubles up to max and resets after a long run", () => {
@@ -106,12 +106,12 @@ Deno.test("metrics: Prometheus text with escaped labels and every family", () =>
   assert.match(text, /^# TYPE cplauncher_workload_restarts_total counter$/m);
 });
 
-Deno.test("log file rotates by size and keeps `keep` old files", () => {
+Deno.test("log file rotates by size and keeps `keep` old files", async () => {
   const dir = Deno.makeTempDirSync();
   try {
     const file = new RotatingLogFile("w", { dir, maxSize: 100, keep: 2 });
     const line = new TextEncoder().encode(`${"y".repeat(39)}\n`);
-    for (let i = 0; i < 10; i++) file.write(line);
+    for (let i = 0; i < 10; i++) await file.write(line);
     file.close();
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assert.deepEqual(names, ["w.log", "w.log.1", "w.log.2"]);

@@ -1,0 +1,170 @@
+/**
+ * The list/watch seam between pod discovery and the Kubernetes API. Discovery (the pod
+ * watch, the shared hub, anchor resolution) only ever sees {@linkcode AnchorPod} snapshots
+ * and events through a {@linkcode PodListerWatcher}; the default one talks to the apiserver
+ * through client-node, and tests drive the same code with a scripted source in memory.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { ALL_NAMESPACES } from "../config/mod.ts";
+import type { V1Pod } from "@kubernetes/client-node";
+import { loadClientNode } from "./client_node.ts";
+import { classifyApiError } from "./errors.ts";
+import { clientKubeConfig, type LoadedKubeConfig } from "./kubeconfig.ts";
+import { type AnchorPod, toAnchorPod } from "./pods.ts";
+
+const log = getLogger(["cplauncher", "kube"]);
+
+export { ALL_NAMESPACES };
+
+/** Which pods to list and watch. */
+export interface PodQuery {
+  /** A namespace, or {@linkcode ALL_NAMESPACES}. */
+  readonly namespace: string;
+  /** Label selector passed to the server (`""` for all pods). */
+  readonly labelSelector: string;
+}
+
+/** A consistent snapshot of the pods a query matches. */
+export interface PodList {
+  /** The matching pods. */
+  readonly pods: readonly AnchorPod[];
+  /** Where a watch continues from. */
+  readonly resourceVersion: string;
+}
+
+/** One change reported by a watch. */
+export type PodEvent =
+  | { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly pod: AnchorPod }
+  | { readonly type: "BOOKMARK"; readonly resourceVersion: string };
+
+/** How one watch request ended. */
+export type WatchEnd =
+  /** The resourceVersion is too old (410 Gone): list again. */
+  | "gone"
+  /** The server closed the stream normally (its timeout); continue from the last version. */
+  | "closed";
+
+/** A running watch request. */
+export interface PodWatchRequest {
+  /** Settles when the request ends; rejects with a {@linkcode KubeError} on failures. */
+  readonly done: Promise<WatchEnd>;
+  /** Ends the request; `done` then resolves with `closed`. */
+  abort(): void;
+}
+
+/**
+ * Lists and watches pods, in the manner of client-go's ListerWatcher. Errors are thrown
+ * (or rejected) as {@linkcode KubeError}s naming the operation.
+ */
+export interface PodListerWatcher {
+  /** API server address, for messages. */
+  readonly server: string;
+  /** Lists the pods `query` matches. */
+  list(query: PodQuery): Promise<PodList>;
+  /** Watches for changes after `resourceVersion`, calling `onEvent` for each one. */
+  watch(
+    query: PodQuery,
+    resourceVersion: string,
+    onEvent: (event: PodEvent) => void,
+  ): PodWatchRequest;
+}
+
+/** Describes where a query looks, for messages: `namespace "x"` or `all namespaces`. */
+export function describeNamespace(namespace: string): string {
+  return namespace === ALL_NAMESPACES ? "all namespaces" : `namespace ${namespace}`;
+}
+
+/** The default source: the apiserver, through client-node with `kube`'s credentials. */
+export function clientNodePodSource(kube: LoadedKubeConfig): PodListerWatcher {
+  let api: Promise<import("@kubernetes/client-node").CoreV1Api> | undefined;
+  let watcher: Promise<import("@kubernetes/client-node").Watch> | undefined;
+  const operation = (verb: "list" | "watch", query: PodQuery) => ({
+    verb,
+    resource: "pods",
+    namespace: query.namespace,
+  });
+  return {
+    server: kube.server,
+    async list(query) {
+      try {
+        api ??= loadClientNode().then(({ CoreV1Api }) =>
+          clientKubeConfig(kube).makeApiClient(CoreV1Api)
+        );
+        const client = await api;
+        const list = query.namespace === ALL_NAMESPACES
+          ? await client.listPodForAllNamespaces({ labelSelector: query.labelSelector })
+          : await client.listNamespacedPod({
+            namespace: query.namespace,
+            labelSelector: query.labelSelector,
+          });
+        return {
+          pods: list.items.map(toAnchorPod),
+          resourceVersion: list.metadata?.resourceVersion ?? "",
+        };
+      } catch (error) {
+        throw classifyApiError(error, operation("list", query), kube.server);
+      }
+    },
+    watch(query, resourceVersion, onEvent) {
+      let controller: AbortController | undefined;
+      let aborted = false;
+      const done = new Promise<WatchEnd>((resolve, reject) => {
+        const fail = (error: unknown) =>
+          reject(classifyApiError(error, operation("watch", query), kube.server));
+        let gone = false;
+        const path = query.namespace === ALL_NAMESPACES
+          ? "/api/v1/pods"
+          : `/api/v1/namespaces/${encodeURIComponent(query.namespace)}/pods`;
+        // A server-side timeout bounds each request so a half-open connection cannot hang
+        // the watch forever; the next request continues from the last resourceVersion.
+        const timeoutSeconds = 240 + Math.floor(Math.random() * 60);
+        watcher ??= loadClientNode().then(({ Watch }) => new Watch(clientKubeConfig(kube)));
+        watcher.then((watch) =>
+          watch.watch(
+            path,
+            {
+              labelSelector: query.labelSelector,
+              resourceVersion,
+              allowWatchBookmarks: true,
+              timeoutSeconds,
+            },
+            (type: string, object: unknown) => {
+              if (type === "ERROR") {
+                const status = object as { code?: number; message?: string };
+                if (status.code === 410) gone = true;
+                else log.warn("watch error event: {message}", { message: status.message ?? "" });
+                return;
+              }
+              const pod = object as V1Pod;
+              if (type === "BOOKMARK") {
+                onEvent({ type, resourceVersion: pod.metadata?.resourceVersion ?? "" });
+              } else if (type === "ADDED" || type === "MODIFIED" || type === "DELETED") {
+                onEvent({ type, pod: toAnchorPod(pod) });
+              }
+            },
+            (error: unknown) => {
+              if (gone) resolve("gone");
+              else if (error && !aborted) {
+                const status = (error as { statusCode?: number }).statusCode;
+                if (status === 410) resolve("gone");
+                else fail(error);
+              } else resolve("closed");
+            },
+          )
+        ).then((c: AbortController) => {
+          controller = c;
+          if (aborted) c.abort();
+        }, fail);
+      });
+      return {
+        done,
+        abort() {
+          aborted = true;
+          controller?.abort();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * An in-memory platform backend for fast supervisor tests: every launch follows a script
+ * (exit code and when, output lines, whether SIGTERM is honoured, where the port listens),
+ * and every call is recorded. No processes, no namespaces, no root.
+ */
+import type {
+  ExitStatus,
+  IsolationDomain,
+  LaunchedProcess,
+  LaunchSpec,
+  PlatformBackend,
+} from "../../src/platform/types.ts";
+
+/** What one launch does. */
+export interface ScriptedRun {
+  /** Throw this message from `launch` instead of starting. */
+  readonly launchError?: string;
+  /** Exit by itself with this code after `exitAfterMs` (default: run until stopped). */
+  readonly exitCode?: number;
+  /** Milliseconds until the scripted exit (default 0). */
+  readonly exitAfterMs?: number;
+  /** Lines written to stdout / stderr right after the start. */
+  readonly stdout?: readonly string[];
+  /** Lines written to stderr right after the start. */
+  readonly stderr?: readonly string[];
+  /** Ignore `terminate()` (only `kill()` ends it). */
+  readonly ignoreTerminate?: boolean;
+  /** Where the workload's port listens. */
+  readonly listens?: { readonly inside: boolean; readonly outside: boolean };
+}
+
+/** One recorded launch. */
+export interface LaunchRecord {
+  readonly domain: IsolationDomain;
+  readonly spec: LaunchSpec;
+  readonly pid: number;
+  /** Signals the process received, in order: `TERM`, `KILL`. */
+  readonly signals: string[];
+  /** Resolves with the exit status. */
+  readonly status: Promise<ExitStatus>;
+}
+
+/** A scripted backend: `script(n, spec)` says what launch number `n` (from 0) does. */
+export class FakePlatform implements PlatformBackend {
+  readonly os = "linux" as const;
+  readonly launches: LaunchRecord[] = [];
+  readonly #script: (n: number, spec: LaunchSpec) => ScriptedRun;
+  readonly #staticError?: string;
+  #nextPid = 1000;
+
+  constructor(
+    script: (n: number, spec: LaunchSpec) => ScriptedRun,
+    options: { staticError?: string } = {},
+  ) {
+    this.#script = script;
+    if (options.staticError) this.#staticError = options.staticError;
+  }
+
+  resolveAddress(ip: string): Promise<IsolationDomain> {
+    return Promise.resolve({ kind: "netns", path: `/fake/netns/${ip}`, inode: inodeOf(ip) });
+  }
+
+  openStatic(anchor: { netns: string } | { compartment: number }): Promise<IsolationDomain> {
+    if (this.#staticError) return Promise.reject(new Error(this.#staticError));
+    return Promise.resolve(
+      "netns" in anchor
+        ? { kind: "netns", path: anchor.netns, inode: inodeOf(anchor.netns) }
+        : { kind: "compartment", id: anchor.compartment, source: "static" },
+    );
+  }
+
+  launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
+    const run = this.#script(this.launches.length, spec);
+    if (run.launchError) {
+      this.launches.push({
+        domain,
+        spec,
+        pid: 0,
+        signals: [],
+        status: Promise.resolve({ code: -1, signal: null }),
+      });
+      return Promise.reject(new Error(run.launchError));
+    }
+    const pid = this.#nextPid++;
+    const signals: string[] = [];
+    let finish!: (status: ExitStatus) => void;
+    let ended = false;
+    const status = new Promise<ExitStatus>((resolve) => {
+      finish = (s) => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(timer);
+        out.close();
+        err.close();
+        resolve(s);
+      };
+    });
+    const out = lineStream(run.stdout ?? []);
+    const err = lineStream(run.stderr ?? []);
+    const timer = run.exitCode !== undefined
+      ? setTimeout(() => finish({ code: run.exitCode!, signal: null }), run.exitAfterMs ?? 0)
+      : undefined;
+    this.launches.push({ domain, spec, pid, signals, status });
+    const listens = run.listens;
+    this.#listening.set(pid, listens ?? { inside: true, outside: false });
+    return Promise.resolve({
+      pid,
+      stdout: out.stream,
+      stderr: err.stream,
+      status,
+      terminate: () => {
+        signals.push("TERM");
+        if (!run.ignoreTerminate) finish({ code: 143, signal: "SIGTERM" });
+      },
+      kill: () => {
+        signals.push("KILL");
+        finish({ code: 137, signal: "SIGKILL" });
+      },
+    });
+  }
+
+  readonly #listening = new Map<number, { inside: boolean; outside: boolean }>();
+
+  listening(
+    _domain: IsolationDomain,
+    child: LaunchedProcess,
+    _port: number,
+  ): Promise<{ inside: boolean; outside: boolean }> {
+    return Promise.resolve(this.#listening.get(child.pid) ?? { inside: false, outside: false });
+  }
+}
+
+function inodeOf(text: string): number {
+  let hash = 7;
+  for (const c of text) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  return hash;
+}
+
+function lineStream(lines: readonly string[]): {
+  stream: ReadableStream<Uint8Array>;
+  close: () => void;
+} {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let closed = false;
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+      const encoder = new TextEncoder();
+      for (const line of lines) c.enqueue(encoder.encode(`${line}\n`));
+    },
+  });
+  return {
+    stream,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      controller.close();
+    },
+  };
+}
