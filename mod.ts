@@ -72,13 +72,22 @@ export {
   type PodQuery,
   type PodSubscriber,
   PodWatchHub,
+  type PodWatchHubOptions,
   type PodWatchRequest,
   type ResolvedPod,
   resolvePodAnchor,
   type ResolvePodOptions,
+  type SubscribeOptions,
   type WatchEnd,
 } from "./src/kube/mod.ts";
-export { createPlatform } from "./src/platform/mod.ts";
+export {
+  createPlatform,
+  isPlatformError,
+  PlatformError,
+  type PlatformErrorKind,
+  SystemCallError,
+  type SystemCallErrorKind,
+} from "./src/platform/mod.ts";
 export type {
   CompartmentDomain,
   ExitStatus,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { PlatformError } from "./errors.ts";
 
 /** Parses a dotted-quad IPv4 address into 4 bytes, or returns null. */
 export function parseIPv4(text: string): Uint8Array | null {
@@ -90,6 +91,8 @@ export function formatIp(bytes: Uint8Array): string {
 /** The canonical spelling of `text`, or throws a clear error when it is not an IP address. */
 export function canonicalIp(text: string): string {
   const bytes = parseIp(text);
-  if (bytes === null) throw new Error(`'${text}' is not an IPv4 or IPv6 address`);
+  if (bytes === null) {
+    throw new PlatformError("invalid-argument", `'${text}' is not an IPv4 or IPv6 address`);
+  }
   return formatIp(bytes);
 }

@@ -4,9 +4,17 @@
  *
  * @module
  */
+import { PlatformError } from "./errors.ts";
 import type { PlatformBackend } from "./types.ts";
 
 export type * from "./types.ts";
+export {
+  isPlatformError,
+  PlatformError,
+  type PlatformErrorKind,
+  SystemCallError,
+  type SystemCallErrorKind,
+} from "./errors.ts";
 
 /** The backend for `os` (default: the running OS). */
 export async function createPlatform(
@@ -14,7 +22,8 @@ export async function createPlatform(
 ): Promise<PlatformBackend> {
   if (os === "linux") return (await import("./linux/mod.ts")).createLinuxBackend();
   if (os === "windows") return (await import("./windows/mod.ts")).createWindowsBackend();
-  throw new Error(
+  throw new PlatformError(
+    "unsupported",
     `cplauncher supports Linux (network namespaces) and Windows (compartments), not ${os}`,
   );
 }

@@ -45,6 +45,12 @@ export interface LaunchSpec {
   readonly windowsStrategy?: "job" | "self";
   /** Windows `self` strategy: name of the variable carrying the compartment id. */
   readonly compartmentEnvName?: string;
+  /**
+   * Wait for the whole process tree: `status` settles (with the workload's own exit status)
+   * only when every process the workload started has exited too, and whatever remains is
+   * killed if the launcher dies. `terminate` and `kill` then reach the whole tree.
+   */
+  readonly waitTree?: boolean;
 }
 
 /** How a process ended. */
@@ -77,7 +83,11 @@ export interface ResolveOptions {
   readonly signal?: AbortSignal;
 }
 
-/** An operating-system backend. */
+/**
+ * An operating-system backend. Its methods reject rather than throw, and every failure they
+ * foresee is a `PlatformError` (`errors.ts`), whose `kind` tells a resolution failure from a
+ * launch failure, and a `stranded` launcher from everything else.
+ */
 export interface PlatformBackend {
   /** `linux` or `windows`. */
   readonly os: "linux" | "windows";

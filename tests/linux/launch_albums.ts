@@ -4,7 +4,8 @@
  * happens from a process whose main JS thread does the `setns` + spawn, exactly as in
  * `cplauncher`, and so that the test can SIGKILL it to check the parent-death signal.
  *
- * Reports JSON lines on stdout (`{"event": ...}`); backend logs go to stderr.
+ * Reports JSON lines on stdout (`{"event": ...}`); backend logs go to stderr. A failure is
+ * `{"event": "error", "message": ..., "kind": ...}` with the `PlatformError` kind, if any.
  *
  * Modes:
  *   albums IP PORT           resolve IP, launch examples/albums on PORT, wait until it
@@ -19,6 +20,7 @@
 
 import { configure, getTextFormatter, type LogRecord } from "@logtape/logtape";
 import { createLinuxBackend, type LinuxLaunchedProcess } from "../../src/platform/linux/mod.ts";
+import { PlatformError } from "../../src/platform/mod.ts";
 import type { NetnsDomain } from "../../src/platform/types.ts";
 
 const encoder = new TextEncoder();
@@ -122,6 +124,10 @@ try {
     throw new Error(`unknown mode ${mode}`);
   }
 } catch (e) {
-  emit({ event: "error", message: (e as Error).message, code: (e as { code?: string }).code });
+  emit({
+    event: "error",
+    message: (e as Error).message,
+    kind: e instanceof PlatformError ? e.kind : undefined,
+  });
   Deno.exit(2);
 }

@@ -234,10 +234,9 @@ Deno.test("exit status: code and 128+signal are propagated", async () => {
     assert.deepEqual((await sig.event("exit")).status, { code: 143, signal: "SIGTERM" });
     await sig.finish();
     const missing = new Launcher(["exit", pod.path, "cpl-no-such-command"]);
-    assert.match(
-      String((await missing.event("error")).message),
-      /command 'cpl-no-such-command' not found/,
-    );
+    const notFound = await missing.event("error");
+    assert.match(String(notFound.message), /command 'cpl-no-such-command' not found/);
+    assert.equal(notFound.kind, "command-not-found");
     await missing.finish();
   });
 });
@@ -248,6 +247,7 @@ Deno.test("launch refuses a namespace whose inode changed since it was resolved"
     const l = new Launcher(["stale", pod.path]);
     const e = await l.event("error");
     assert.match(String(e.message), /is now network namespace \d+, not the resolved \d+/);
+    assert.equal(e.kind, "domain-changed");
     assert.equal((await l.finish()).code, 2);
   });
 });
@@ -261,6 +261,7 @@ Deno.test("without CAP_SYS_ADMIN the error names the capability", async () => {
     const l = new Launcher(["resolve", pod.ip], drop);
     const e = await l.event("error");
     assert.match(String(e.message), /setns .*EPERM.*CAP_SYS_ADMIN/);
+    assert.equal(e.kind, "errno");
     await l.finish();
   });
 });

@@ -14,12 +14,16 @@
 import assert from "node:assert/strict";
 import {
   AddressResolutionError,
+  type AddressResolutionKind,
   createLinuxBackend,
   findNamespaceOwning,
   listNamespaces,
   waitForAddress,
 } from "../../src/platform/linux/mod.ts";
 import { canonicalIp, formatIp, parseIp } from "../../src/platform/ip.ts";
+import { isPlatformError, type PlatformErrorKind } from "../../src/platform/mod.ts";
+import { LibcError, openReadOnly } from "../../src/platform/linux/libc.ts";
+import { restore } from "../../src/platform/linux/netns.ts";
 import { parseTcpTable } from "../../src/platform/linux/listening.ts";
 import { createTestNetwork, leftovers, type TestNetwork } from "../support/netns.ts";
 
@@ -40,18 +44,28 @@ function inode(path: string): number {
 
 async function rejectsWith(
   p: Promise<unknown>,
-  code: string,
+  kind: AddressResolutionKind,
   pattern: RegExp,
 ): Promise<AddressResolutionError> {
   try {
     await p;
   } catch (e) {
     assert.ok(e instanceof AddressResolutionError, `unexpected error ${e}`);
-    assert.equal(e.code, code);
+    assert.equal(e.kind, kind);
     assert.match(e.message, pattern);
     return e;
   }
   assert.fail("expected a rejection");
+}
+
+/** An assertion for `assert.throws`/`rejects`: a `PlatformError` of `kind` matching `pattern`. */
+function platformError(kind: PlatformErrorKind, pattern: RegExp) {
+  return (e: unknown) => {
+    assert.ok(isPlatformError(e), `not a PlatformError: ${e}`);
+    assert.equal(e.kind, kind);
+    assert.match(e.message, pattern);
+    return true;
+  };
 }
 
 Deno.test("ip: parse and canonical formatting", () => {
@@ -63,7 +77,10 @@ Deno.test("ip: parse and canonical formatting", () => {
   assert.equal(canonicalIp("::"), "::");
   assert.equal(parseIp("10.77.0.256"), null);
   assert.equal(parseIp("1::2::3"), null);
-  assert.throws(() => canonicalIp("pod-a"), /not an IPv4 or IPv6 address/);
+  assert.throws(
+    () => canonicalIp("pod-a"),
+    platformError("invalid-argument", /not an IPv4 or IPv6 address/),
+  );
 });
 
 Deno.test("listening: parses /proc/net/tcp LISTEN rows", () => {
@@ -100,7 +117,7 @@ Deno.test("scan: unknown IP is a clear error naming the count", async () => {
     const ip = net.addr(99);
     const err = await rejectsWith(
       Promise.resolve().then(() => findNamespaceOwning(ip)),
-      "ADDRESS_NOT_FOUND",
+      "address-not-found",
       new RegExp(`${ip.replaceAll(".", "\\.")} is not configured in any of the \\d+ network`),
     );
     assert.ok(err.scanned >= 2);
@@ -113,7 +130,7 @@ Deno.test("scan: an IP in two namespaces is a clear error naming both", async ()
     const c = await net.addHost("c", net.addr(11));
     const err = await rejectsWith(
       Promise.resolve().then(() => findNamespaceOwning(net.addr(11))),
-      "ADDRESS_AMBIGUOUS",
+      "address-ambiguous",
       /configured in 2 network namespaces/,
     );
     assert.ok(err.message.includes(b.path) && err.message.includes(c.path), err.message);
@@ -121,7 +138,7 @@ Deno.test("scan: an IP in two namespaces is a clear error naming both", async ()
     const t0 = performance.now();
     await rejectsWith(
       waitForAddress(net.addr(11), AbortSignal.timeout(5000)),
-      "ADDRESS_AMBIGUOUS",
+      "address-ambiguous",
       /2 network namespaces/,
     );
     assert.ok(performance.now() - t0 < 1000);
@@ -154,7 +171,7 @@ Deno.test("waitForAddress: an address on a down interface is not ready until it 
     assert.equal(seen.address.usable, false);
     await rejectsWith(
       waitForAddress(net.addr(13), AbortSignal.timeout(300)),
-      "ADDRESS_NOT_READY",
+      "address-not-ready",
       /interface eth0 is down/,
     );
     const waiting = waitForAddress(net.addr(13), AbortSignal.timeout(10_000), { intervalMs: 50 });
@@ -170,7 +187,7 @@ Deno.test("waitForAddress: times out when the address never appears", async () =
   const t0 = performance.now();
   await rejectsWith(
     waitForAddress("10.77.255.254", AbortSignal.timeout(400), { intervalMs: 50 }),
-    "ADDRESS_NOT_FOUND",
+    "address-not-found",
     /did not appear in any of the \d+ network namespaces on this node within 0\.\d s/,
   );
   const elapsed = performance.now() - t0;
@@ -227,19 +244,57 @@ Deno.test("openStatic: accepts a netns path or name, rejects everything else cle
   });
   await assert.rejects(
     backend.openStatic({ netns: "/var/run/netns/cpltn-does-not-exist" }),
-    /netns \/var\/run\/netns\/cpltn-does-not-exist does not exist/,
+    platformError("no-domain", /netns \/var\/run\/netns\/cpltn-does-not-exist does not exist/),
   );
   const plain = await Deno.makeTempFile();
   try {
-    await assert.rejects(backend.openStatic({ netns: plain }), /is not a namespace file/);
+    await assert.rejects(
+      backend.openStatic({ netns: plain }),
+      platformError("no-domain", /is not a namespace file/),
+    );
   } finally {
     await Deno.remove(plain);
   }
   await assert.rejects(
     backend.openStatic({ netns: "/proc/self/ns/mnt" }),
-    /is a namespace, but not a network namespace/,
+    platformError("no-domain", /is a namespace, but not a network namespace/),
   );
-  await assert.rejects(backend.openStatic({ compartment: 3 }), /Windows-only/);
+  await assert.rejects(
+    backend.openStatic({ compartment: 3 }),
+    platformError("unsupported", /Windows-only/),
+  );
+  // Rejections, not synchronous throws, for every backend method.
+  const compartment = { kind: "compartment", id: 3, source: "static" } as const;
+  const launched = backend.launch(compartment, { name: "x", command: ["true"], env: {} });
+  await assert.rejects(launched, platformError("unsupported", /cannot use a Windows compartment/));
+});
+
+/** What `fn` throws (failing the test when it returns). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  assert.fail("expected a throw");
+}
+
+Deno.test("errors: libc failures carry the function, errno and its name", () => {
+  const e = thrown(() => openReadOnly("/cpltn-no-such-file"));
+  assert.ok(e instanceof LibcError);
+  assert.equal(e.kind, "errno");
+  assert.equal(e.fn, "open");
+  assert.equal(e.code, 2);
+  assert.equal(e.codeName, "ENOENT");
+  assert.match(e.message, /^open \(\/cpltn-no-such-file\) failed: ENOENT: /);
+});
+
+Deno.test("errors: a failed return to the own namespace is 'stranded', not a message prefix", () => {
+  // setns(-1) fails with EBADF before the thread moves, so nothing is actually stranded.
+  const e = thrown(() => restore(-1));
+  platformError("stranded", /^FATAL: could not return to the launcher's network namespace/)(e);
+  assert.ok(e instanceof Error && e.cause instanceof LibcError, "the setns failure is the cause");
+  assert.equal(e.cause.codeName, "EBADF");
 });
 
 Deno.test("netns fixtures leave nothing behind", async () => {

@@ -7,10 +7,14 @@ import { parseTcpTable } from "../../src/platform/windows/compartment.ts";
 import {
   checkHresult,
   codeName,
+  MissingExportError,
   netioStatusError,
   WindowsError,
 } from "../../src/platform/windows/errors.ts";
-import { environmentBlock, mergeEnv } from "../../src/platform/windows/launch.ts";
+import { CommandLineError } from "../../src/platform/windows/cmdline.ts";
+import { PlatformError, SystemCallError } from "../../src/platform/mod.ts";
+import { createWindowsBackend } from "../../src/platform/windows/mod.ts";
+import { environmentBlock, mergeEnv } from "../../src/platform/windows/environment.ts";
 import {
   MIB_TCP6ROW_OWNER_PID,
   MIB_TCP6TABLE_OWNER_PID,
@@ -84,5 +88,40 @@ Deno.test("env: merge replaces names case-insensitively; the block is sorted and
   const text = String.fromCharCode(...block);
   assert.equal(text, "A=2\0b=1\0PATH=C:\\b\0TEMP=x\0\0");
   assert.equal(String.fromCharCode(...environmentBlock({})), "\0\0");
-  assert.throws(() => environmentBlock({ X: "a\0b" }), /NUL/);
+  assert.throws(
+    () => environmentBlock({ X: "a\0b" }),
+    (e: PlatformError) => e.kind === "invalid-command" && /NUL/.test(e.message),
+  );
+});
+
+Deno.test("errors: one shape and one discriminant across the Windows error types", () => {
+  const win32 = new WindowsError("SetJobCompartmentId", "win32", 87);
+  assert.ok(win32 instanceof SystemCallError && win32 instanceof PlatformError);
+  assert.deepEqual(
+    [win32.kind, win32.fn, win32.code, win32.codeName, win32.name],
+    ["win32", "SetJobCompartmentId", 87, "ERROR_INVALID_PARAMETER", "WindowsError"],
+  );
+  const hr = new WindowsError("HcnOpenNamespace", "hresult", 0x80070005 | 0);
+  assert.deepEqual([hr.kind, hr.code, hr.codeName], ["hresult", 0x80070005, "E_ACCESSDENIED"]);
+  const missing = new MissingExportError("iphlpapi.dll", "SetJobCompartmentId");
+  assert.ok(missing instanceof PlatformError);
+  assert.equal(missing.kind, "unsupported");
+  assert.equal(missing.message, "iphlpapi.dll!SetJobCompartmentId is not exported on this system");
+  const cmdline = new CommandLineError("empty argv");
+  assert.ok(cmdline instanceof PlatformError);
+  assert.equal(cmdline.kind, "invalid-command");
+});
+
+Deno.test("backend: a wrong anchor or domain kind rejects as 'unsupported' (no DLL needed)", async () => {
+  const backend = createWindowsBackend();
+  const unsupported = (pattern: RegExp) => (e: PlatformError) => {
+    assert.ok(e instanceof PlatformError);
+    assert.equal(e.kind, "unsupported");
+    assert.match(e.message, pattern);
+    return true;
+  };
+  await assert.rejects(backend.openStatic({ netns: "/x" }), unsupported(/Linux-only/));
+  const netns = { kind: "netns", path: "/x", inode: 1 } as const;
+  const launched = backend.launch(netns, { name: "x", command: ["x.exe"], env: {} });
+  await assert.rejects(launched, unsupported(/cannot use a netns domain/));
 });

@@ -26,6 +26,9 @@ const MUST_PASS = [
   "resolve: GetUnicastIpAddressTable decodes 127.0.0.1 with DAD state preferred",
   "resolve: GetExtendedTcpTable decodes a listener of this process",
   "listening: GetExtendedTcpTable finds the child's listener by job pid",
+  "k2s exec: -wait-tree waits until the job is empty, then gives the program's own code",
+  "k2s exec: the program gets COMPARTMENT_ID_ATTACH, and with -self-env COMPARTMENT_ID",
+  "k2s exec: the launcher log file goes to %SystemDrive%\\var\\log\\cplauncher",
 ];
 
 const enc = new TextEncoder();

@@ -23,10 +23,12 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { PlatformError } from "../errors.ts";
 import type { ExitStatus, LaunchedProcess, LaunchSpec, NetnsDomain } from "../types.ts";
 import { closeFd, openReadOnly, setnsNet } from "./libc.ts";
 import { restore } from "./netns.ts";
 import { isAlive, processTree } from "./proc.ts";
+import { enableSubreaper, ProcessTree, rememberSpawn } from "./tree.ts";
 
 const log = getLogger(["cplauncher", "linux"]);
 
@@ -143,19 +145,24 @@ export interface LaunchOptions {
 /**
  * Starts `spec` inside `domain` and verifies the child's network namespace.
  *
- * @throws when the namespace is gone or changed, the command is not found, setns fails
- *   (EPERM → needs CAP_SYS_ADMIN), or the child is not in the target namespace.
+ * @throws {PlatformError} when the namespace is gone (`errno`) or changed (`domain-changed`),
+ *   the command is not found (`command-not-found`), setns fails (`errno`; EPERM needs
+ *   CAP_SYS_ADMIN), spawning fails (`spawn`), the child is not in the target namespace
+ *   (`placement`) or the thread cannot return to its own namespace (`stranded`).
  */
 export function launchInNetns(
   domain: NetnsDomain,
   spec: LaunchSpec,
   options: LaunchOptions = {},
 ): LinuxLaunchedProcess {
-  if (spec.command.length === 0) throw new Error(`workload ${spec.name}: empty command`);
+  if (spec.command.length === 0) {
+    throw new PlatformError("invalid-command", `workload ${spec.name}: empty command`);
+  }
   const pathVar = spec.env.PATH ?? Deno.env.get("PATH");
   const program = which(spec.command[0], pathVar, spec.cwd);
   if (program === null) {
-    throw new Error(
+    throw new PlatformError(
+      "command-not-found",
       `workload ${spec.name}: command '${spec.command[0]}' not found or not executable` +
         (spec.command[0].includes("/") ? "" : " on PATH"),
     );
@@ -165,6 +172,7 @@ export function launchInNetns(
     ? [setpriv, "--pdeathsig", "KILL", "--", program, ...spec.command.slice(1)]
     : [program, ...spec.command.slice(1)];
 
+  if (spec.waitTree) enableSubreaper();
   const t0 = performance.now();
   let child: Deno.ChildProcess;
   let switchedUs = 0;
@@ -173,7 +181,8 @@ export function launchInNetns(
     // Check the fd we hold, not the path, so a recycled /proc/PID can't fool us.
     const ino = Deno.statSync(`/proc/thread-self/fd/${targetFd}`).ino;
     if (ino !== domain.inode) {
-      throw new Error(
+      throw new PlatformError(
+        "domain-changed",
         `workload ${spec.name}: ${domain.path} is now network namespace ${ino}, not the ` +
           `resolved ${domain.inode} (did the pod restart?)`,
       );
@@ -194,6 +203,8 @@ export function launchInNetns(
           stdin: "null",
           stdout: "piped",
           stderr: "piped",
+          // Its own session and process group, which its descendants inherit (see tree.ts).
+          detached: spec.waitTree === true,
         }).spawn();
       } catch (e) {
         spawnError = e;
@@ -208,7 +219,11 @@ export function launchInNetns(
       }
       switchedUs = (performance.now() - s0) * 1000;
       if (spawned === undefined) {
-        throw new Error(`workload ${spec.name}: spawning ${program} failed: ${spawnError}`);
+        throw new PlatformError(
+          "spawn",
+          `workload ${spec.name}: spawning ${program} failed: ${spawnError}`,
+          { cause: spawnError },
+        );
       }
       child = spawned;
     } finally {
@@ -235,7 +250,8 @@ export function launchInNetns(
     try {
       child.kill("SIGKILL");
     } catch { /* already gone */ }
-    throw new Error(
+    throw new PlatformError(
+      "placement",
       `workload ${spec.name}: child pid ${pid} is in network namespace ${childIno}, not the ` +
         `target ${domain.inode} (${domain.path}); killed it`,
     );
@@ -255,23 +271,27 @@ export function launchInNetns(
   );
 
   const status = child.status.then(toExitStatus);
+  rememberSpawn(pid, status);
+  const wholeTree = spec.waitTree ? new ProcessTree(pid, status) : undefined;
   let exited = false;
   status.then(() => exited = true, () => exited = true);
   return {
     pid,
     stdout: child.stdout,
     stderr: child.stderr,
-    status,
+    status: wholeTree?.status ?? status,
     netnsInode: childIno ?? null,
     pdeathsig: setpriv !== null,
     timings: { switchedUs, totalMs },
     terminate() {
+      if (wholeTree) return wholeTree.signal("SIGTERM");
       if (exited) return;
       try {
         child.kill("SIGTERM");
       } catch { /* already exited */ }
     },
     kill() {
+      if (wholeTree) return wholeTree.signal("SIGKILL");
       if (exited) return;
       // Collect the tree before killing the root: once it dies its children are
       // re-parented and can no longer be found through it.

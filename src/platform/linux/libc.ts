@@ -11,6 +11,8 @@
  * @module
  */
 
+import { PlatformError, SystemCallError } from "../errors.ts";
+
 /** `CLONE_NEWNET` from `<sched.h>`: the namespace type argument of `setns`. */
 export const CLONE_NEWNET = 0x40000000;
 /** `O_RDONLY`. */
@@ -27,8 +29,13 @@ export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 /** `NETLINK_ROUTE`. */
 export const NETLINK_ROUTE = 0;
+/** `PR_SET_CHILD_SUBREAPER`: orphaned descendants are re-parented to this process, not init. */
+export const PR_SET_CHILD_SUBREAPER = 36;
+/** `WNOHANG`: `waitpid` returns at once when the child has not exited. */
+export const WNOHANG = 1;
 
-const symbols = {
+/** Symbol table for `Deno.dlopen`. */
+export const LIBC_SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
@@ -41,19 +48,26 @@ const symbols = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  // prctl is variadic like ioctl; the same integer-argument reasoning applies.
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
 } as const;
 
-type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
+/** The loaded libc symbols. */
+export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
-let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
+let lib: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
 
 /** The raw libc symbols, opening `libc.so.6` on first use. */
 export function libc(): Libc {
   if (lib === undefined) {
     if (Deno.build.os !== "linux") {
-      throw new Error(`the Linux backend needs libc.so.6, but this host is ${Deno.build.os}`);
+      throw new PlatformError(
+        "unsupported",
+        `the Linux backend needs libc.so.6, but this host is ${Deno.build.os}`,
+      );
     }
-    lib = Deno.dlopen("libc.so.6", symbols);
+    lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
   }
   return lib.symbols;
 }
@@ -100,35 +114,30 @@ export function strerror(errno: number): string {
   return ptr === null ? `errno ${errno}` : Deno.UnsafePointerView.getCString(ptr);
 }
 
-/** A failed libc call, carrying the call name and errno. */
-export class LibcError extends Error {
-  /** The libc function that failed (`setns`). */
-  readonly call: string;
-  /** The errno value. */
-  readonly errno: number;
-  /** The errno name (`EPERM`). */
-  readonly code: string;
-
+/**
+ * A failed libc call: `fn` is the call, `code` the errno and `codeName` its name (`EPERM`),
+ * the same shape as a Windows backend's `WindowsError`.
+ */
+export class LibcError extends SystemCallError {
   /**
-   * @param call the libc function that failed
+   * Create an error for `fn` failing with `errno`.
+   *
+   * @param fn the libc function that failed
    * @param errno the errno it left
    * @param detail what it was doing, e.g. the path involved
    */
-  constructor(call: string, errno: number, detail?: string) {
-    const code = errnoName(errno);
-    let message = `${call}${detail ? ` (${detail})` : ""} failed: ${code}: ${strerror(errno)}`;
-    if (errno === 1 && (call === "setns" || call === "open")) {
+  constructor(fn: string, errno: number, detail?: string) {
+    const name = errnoName(errno);
+    let message = `${fn}${detail ? ` (${detail})` : ""} failed: ${name}: ${strerror(errno)}`;
+    if (errno === 1 && (fn === "setns" || fn === "open")) {
       // setns(CLONE_NEWNET) needs CAP_SYS_ADMIN both in the caller's and the target's user
       // namespace; this is by far the most common way to end up here.
       message += " (switching network namespaces needs root / CAP_SYS_ADMIN)";
     } else if (errno === 1 || errno === 13) {
       message += " (insufficient privileges; the Linux backend needs root / CAP_SYS_ADMIN)";
     }
-    super(message);
+    super("errno", fn, errno, name, message);
     this.name = "LibcError";
-    this.call = call;
-    this.errno = errno;
-    this.code = code;
   }
 }
 
@@ -162,4 +171,18 @@ export function setnsNet(fd: number, what: string): void {
 /** The namespace type (`CLONE_NEW*`) of an nsfs fd, via `ioctl(NS_GET_NSTYPE)`. */
 export function nsType(fd: number, what: string): number {
   return check("ioctl(NS_GET_NSTYPE)", libc().ioctl(fd, BigInt(NS_GET_NSTYPE), 0n), what);
+}
+
+/** Makes this process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER, 1)`), throwing on failure. */
+export function becomeChildSubreaper(): void {
+  check("prctl(PR_SET_CHILD_SUBREAPER)", libc().prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
+}
+
+/**
+ * Reaps `pid` if it has exited (`waitpid(pid, NULL, WNOHANG)`): true when it was reaped.
+ * Only for children nobody else waits for — reaping a `Deno.Command` child would steal its
+ * status from Deno.
+ */
+export function reapIfExited(pid: number): boolean {
+  return libc().waitpid(pid, null, WNOHANG) === pid;
 }

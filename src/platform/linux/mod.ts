@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- backend methods are async so that every failure rejects
 /**
  * The Linux {@linkcode PlatformBackend}: isolation domains are network namespaces.
  *
@@ -9,6 +10,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { PlatformError } from "../errors.ts";
 import type {
   IsolationDomain,
   LaunchedProcess,
@@ -24,6 +26,7 @@ import { listeningOn } from "./listening.ts";
 
 export {
   AddressResolutionError,
+  type AddressResolutionKind,
   findNamespaceOwning,
   listNamespaces,
   type NetnsAddress,
@@ -58,12 +61,14 @@ export function openStaticNetns(nameOrPath: string): NetnsDomain {
     st = Deno.statSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new Error(`netns ${path} does not exist`);
+      throw new PlatformError("no-domain", `netns ${path} does not exist`, { cause: e });
     }
     if (e instanceof Deno.errors.PermissionDenied) {
-      throw new Error(
+      throw new PlatformError(
+        "privilege",
         `netns ${path}: permission denied (reading another process's namespace needs ` +
           `root / CAP_SYS_ADMIN)`,
+        { cause: e },
       );
     }
     throw e;
@@ -71,7 +76,8 @@ export function openStaticNetns(nameOrPath: string): NetnsDomain {
   // Namespace files live on the nsfs pseudo filesystem, shared by all of them; an unmounted
   // /var/run/netns entry is a plain empty file on tmpfs instead.
   if (st.dev !== nsfsDev() || !st.ino) {
-    throw new Error(
+    throw new PlatformError(
+      "no-domain",
       `netns ${path} is not a namespace file (not on nsfs; a /var/run/netns entry whose ` +
         `bind mount is gone, or a wrong path?)`,
     );
@@ -80,7 +86,10 @@ export function openStaticNetns(nameOrPath: string): NetnsDomain {
   try {
     const type = nsType(fd, path);
     if (type !== CLONE_NEWNET) {
-      throw new Error(`netns ${path} is a namespace, but not a network namespace`);
+      throw new PlatformError(
+        "no-domain",
+        `netns ${path} is a namespace, but not a network namespace`,
+      );
     }
   } finally {
     closeFd(fd);
@@ -90,7 +99,10 @@ export function openStaticNetns(nameOrPath: string): NetnsDomain {
 
 function asNetns(domain: IsolationDomain): NetnsDomain {
   if (domain.kind !== "netns") {
-    throw new Error(`the Linux backend cannot use a Windows compartment (id ${domain.id})`);
+    throw new PlatformError(
+      "unsupported",
+      `the Linux backend cannot use a Windows compartment (id ${domain.id})`,
+    );
   }
   return domain;
 }
@@ -118,39 +130,29 @@ export function createLinuxBackend(): PlatformBackend {
       return r.domain;
     },
 
-    openStatic(anchor): Promise<IsolationDomain> {
-      try {
-        if ("compartment" in anchor) {
-          throw new Error(
-            `compartment anchors are Windows-only; on Linux use netns: PATH (got compartment ` +
-              `${anchor.compartment})`,
-          );
-        }
-        return Promise.resolve(openStaticNetns(anchor.netns));
-      } catch (e) {
-        return Promise.reject(e);
+    async openStatic(anchor): Promise<IsolationDomain> {
+      if ("compartment" in anchor) {
+        throw new PlatformError(
+          "unsupported",
+          `compartment anchors are Windows-only; on Linux use netns: PATH (got compartment ` +
+            `${anchor.compartment})`,
+        );
       }
+      return openStaticNetns(anchor.netns);
     },
 
-    launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
-      try {
-        return Promise.resolve(launchInNetns(asNetns(domain), spec));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+    async launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
+      return launchInNetns(asNetns(domain), spec);
     },
 
-    listening(domain, child, port) {
-      try {
-        return Promise.resolve(listeningOn(asNetns(domain), child.pid, port));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+    async listening(domain, child, port) {
+      return listeningOn(asNetns(domain), child.pid, port);
     },
   };
 }
 
-/** True when `e` is a libc failure caused by missing privileges (EPERM/EACCES). */
+/** True when `e` is a failure caused by missing privileges (EPERM/EACCES, or `privilege`). */
 export function isPrivilegeError(e: unknown): boolean {
-  return e instanceof LibcError && (e.code === "EPERM" || e.code === "EACCES");
+  if (e instanceof LibcError) return e.codeName === "EPERM" || e.codeName === "EACCES";
+  return e instanceof PlatformError && e.kind === "privilege";
 }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { PlatformError } from "../errors.ts";
 import {
   AF_NETLINK,
   check,
@@ -125,14 +126,16 @@ function dump(fd: number, type: number, body: Uint8Array, replyType: number): Da
   const buf = receiveBuffer;
   for (;;) {
     const n = check("recv(netlink)", libc().recv(fd, buf, BigInt(buf.length), 0));
-    if (n === 0) throw new Error("netlink: unexpected end of stream");
+    if (n === 0) throw new PlatformError("protocol", "netlink: unexpected end of stream");
     let off = 0;
     while (off + 16 <= n) {
       const h = new DataView(buf.buffer, off, n - off);
       const len = h.getUint32(0, true);
       const msgType = h.getUint16(4, true);
       const msgSeq = h.getUint32(8, true);
-      if (len < 16 || off + len > n) throw new Error("netlink: malformed message");
+      if (len < 16 || off + len > n) {
+        throw new PlatformError("protocol", "netlink: malformed message");
+      }
       if (msgSeq === mySeq) {
         if (msgType === NLMSG_DONE) return out;
         if (msgType === NLMSG_ERROR) {

@@ -24,6 +24,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { isPlatformError, PlatformError } from "../errors.ts";
 import type { NetnsDomain } from "../types.ts";
 import { closeFd, LibcError, openReadOnly, setnsNet } from "./libc.ts";
 import {
@@ -37,6 +38,7 @@ import {
   openRouteSocket,
 } from "./netlink.ts";
 import { canonicalIp } from "../ip.ts";
+import { sleep } from "../../util/sleep.ts";
 
 const log = getLogger(["cplauncher", "linux"]);
 
@@ -105,30 +107,29 @@ export interface NetnsOwner {
   readonly elapsedMs: number;
 }
 
-/** Base class of address-resolution failures; `code` is stable for callers mapping exits. */
-export class AddressResolutionError extends Error {
-  /** Stable machine-readable reason. */
-  readonly code: "ADDRESS_NOT_FOUND" | "ADDRESS_AMBIGUOUS" | "ADDRESS_NOT_READY";
+/** Why an address did not resolve to one usable namespace. */
+export type AddressResolutionKind = "address-not-found" | "address-ambiguous" | "address-not-ready";
+
+/** An address that did not resolve to one usable namespace; `kind` says why. */
+export class AddressResolutionError extends PlatformError {
+  /** Why the address did not resolve. */
+  declare readonly kind: AddressResolutionKind;
   /** The address looked for. */
   readonly ip: string;
   /** Namespaces scanned by the last scan. */
   readonly scanned: number;
 
   /**
-   * @param code reason
+   * Create an error for `ip`.
+   *
+   * @param kind reason
    * @param ip the address
    * @param scanned namespaces looked at
    * @param message human-readable text
    */
-  constructor(
-    code: AddressResolutionError["code"],
-    ip: string,
-    scanned: number,
-    message: string,
-  ) {
-    super(message);
+  constructor(kind: AddressResolutionKind, ip: string, scanned: number, message: string) {
+    super(kind, message);
     this.name = "AddressResolutionError";
-    this.code = code;
     this.ip = ip;
     this.scanned = scanned;
   }
@@ -200,7 +201,9 @@ function routeSocketIn(path: string, inode: number, savedFd: number): number {
   try {
     // The path may have been reused (pid recycled) since enumeration: check the fd.
     const ino = Deno.statSync(`/proc/thread-self/fd/${fd}`).ino;
-    if (ino !== inode) throw new Error(`${path} now refers to another namespace`);
+    if (ino !== inode) {
+      throw new PlatformError("domain-changed", `${path} now refers to another namespace`);
+    }
     setnsNet(fd, path);
     try {
       return openRouteSocket();
@@ -215,14 +218,16 @@ function routeSocketIn(path: string, inode: number, savedFd: number): number {
 /**
  * Returns the calling thread to the namespace of `savedFd`. If even that fails the thread
  * is stranded in a foreign namespace, and anything it does next would be wrong, so this is
- * a fatal error rather than something to log and carry on from.
+ * a `stranded` {@linkcode PlatformError} rather than something to log and carry on from.
  */
 export function restore(savedFd: number): void {
   try {
     setnsNet(savedFd, "restoring the launcher's own network namespace");
   } catch (e) {
-    throw new Error(
+    throw new PlatformError(
+      "stranded",
       `FATAL: could not return to the launcher's network namespace: ${(e as Error).message}`,
+      { cause: e },
     );
   }
 }
@@ -282,8 +287,8 @@ export function scanNamespaces(): NetnsScan {
             base.path = path;
             break;
           } catch (e) {
-            if (e instanceof LibcError && e.code === "EPERM") throw e;
-            if ((e as Error).message.startsWith("FATAL")) throw e;
+            if (e instanceof LibcError && e.codeName === "EPERM") throw e;
+            if (isPlatformError(e, "stranded")) throw e;
             lastError = (e as Error).message; // e.g. that process exited; try the next path
           }
         }
@@ -347,7 +352,7 @@ function toOwner(scan: NetnsScan, ns: NetnsInfo, addr: NetnsAddress): NetnsOwner
 
 function ambiguous(ip: string, scan: NetnsScan, found: { ns: NetnsInfo }[]) {
   return new AddressResolutionError(
-    "ADDRESS_AMBIGUOUS",
+    "address-ambiguous",
     ip,
     scan.scanned,
     `address ${ip} is configured in ${found.length} network namespaces (${
@@ -366,7 +371,7 @@ export function findNamespaceOwning(ip: string): NetnsOwner {
   const found = owners(scan, want);
   if (found.length === 0) {
     throw new AddressResolutionError(
-      "ADDRESS_NOT_FOUND",
+      "address-not-found",
       want,
       scan.scanned,
       `address ${want} is not configured in any of the ${scan.scanned} network namespaces on ` +
@@ -422,7 +427,7 @@ export async function waitForAddress(
       const waited = ((performance.now() - t0) / 1000).toFixed(1);
       if (found.length === 0) {
         throw new AddressResolutionError(
-          "ADDRESS_NOT_FOUND",
+          "address-not-found",
           want,
           scan.scanned,
           `address ${want} did not appear in any of the ${scan.scanned} network namespaces ` +
@@ -436,7 +441,7 @@ export async function waitForAddress(
         ? `interface ${a.interface} has no carrier (veth peer down?)`
         : `IPv6 duplicate address detection has not completed on ${a.interface}`;
       throw new AddressResolutionError(
-        "ADDRESS_NOT_READY",
+        "address-not-ready",
         want,
         scan.scanned,
         `address ${want} is configured in ${describe(found[0].ns)} but not usable after ` +
@@ -461,17 +466,4 @@ function recentScan(): NetnsScan {
   const scan = scanNamespaces();
   lastScan = { at: performance.now(), scan };
   return scan;
-}
-
-/** Sleeps `ms`, returning early (without throwing) when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { PlatformError } from "../errors.ts";
 // Address text ↔ bytes is shared with the Linux backend.
 import { formatIp, parseIp } from "../ip.ts";
 export { formatIp, parseIp };
@@ -73,7 +74,7 @@ export function isGuid(s: string): boolean {
 /** Encode a GUID string as the 16-byte `GUID` structure (Data1..3 little-endian). */
 export function guidBytes(s: string): Uint8Array<ArrayBuffer> {
   const m = GUID_RE.exec(s);
-  if (!m) throw new Error(`not a GUID: ${s}`);
+  if (!m) throw new PlatformError("invalid-argument", `not a GUID: ${s}`);
   // Off-heap (see alloc() in memory.ts): it is passed by reference to nonblocking HCN calls.
   const out = new Uint8Array(new ArrayBuffer(16));
   const v = new DataView(out.buffer);

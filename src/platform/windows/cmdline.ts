@@ -18,12 +18,13 @@
  *
  * @module
  */
+import { PlatformError } from "../errors.ts";
 
 /** Raised for an argv that no Windows command line can represent. */
-export class CommandLineError extends Error {
+export class CommandLineError extends PlatformError {
   /** Build the error. */
   constructor(message: string) {
-    super(message);
+    super("invalid-command", message);
     this.name = "CommandLineError";
   }
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { PlatformError } from "../errors.ts";
 import { netioStatusError, WindowsError } from "./errors.ts";
 import { iphlpapi, requireExport } from "./iphlpapi.ts";
 import { alloc, dv, readPtr } from "./memory.ts";
@@ -38,7 +39,8 @@ export function currentThreadCompartment(): number {
  * Run `fn` with the calling thread switched into compartment `id`, then switch back.
  * `fn` must be synchronous (a returned promise is rejected outright, see the module doc).
  * Throws a {@linkcode WindowsError} when the compartment cannot be entered (e.g. it does not
- * exist: `ERROR_INVALID_PARAMETER`/`ERROR_NOT_FOUND`).
+ * exist: `ERROR_INVALID_PARAMETER`/`ERROR_NOT_FOUND`), and a `stranded`
+ * {@linkcode PlatformError} when the thread cannot be switched back.
  */
 export function withThreadCompartment<T>(id: number, fn: () => T): T {
   const lib = iphlpapi();
@@ -67,7 +69,11 @@ export function withThreadCompartment<T>(id: number, fn: () => T): T {
         "could not switch the JS thread back to compartment {original}: {error}",
         { original, error: err.message },
       );
-      throw err;
+      throw new PlatformError(
+        "stranded",
+        `FATAL: could not switch the JS thread back to compartment ${original}: ${err.message}`,
+        { cause: err },
+      );
     }
   }
   if (failed) throw failure;

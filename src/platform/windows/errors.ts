@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { PlatformError, SystemCallError, type SystemCallErrorKind } from "../errors.ts";
 
 /** Win32 error codes (winerror.h) the backend can meet, by value. */
 export const WIN32_ERROR_NAMES: Readonly<Record<number, string>> = {
@@ -93,8 +94,8 @@ export const NTSTATUS_NAMES: Readonly<Record<number, string>> = {
   0xc0000225: "STATUS_NOT_FOUND",
 };
 
-/** Which convention a code follows. */
-export type CodeKind = "win32" | "hresult" | "ntstatus";
+/** Which convention a Windows code follows. */
+export type CodeKind = Exclude<SystemCallErrorKind, "errno">;
 
 /** Symbolic name of a code, e.g. `ERROR_INVALID_PARAMETER`, or a hex fallback. */
 export function codeName(kind: CodeKind, code: number): string {
@@ -115,27 +116,17 @@ function hex8(u: number): string {
 }
 
 /** A failed Win32/HCN/iphlpapi call, naming the function and the code. */
-export class WindowsError extends Error {
-  /** The API that failed, e.g. `CreateProcessW`. */
-  readonly fn: string;
-  /** The raw code, unsigned. */
-  readonly code: number;
-  /** The code's symbolic name, e.g. `ERROR_INVALID_PARAMETER`. */
-  readonly codeName: string;
-  /** Which convention the code follows. */
-  readonly kind: CodeKind;
+export class WindowsError extends SystemCallError {
+  /** The code convention of `code`. */
+  declare readonly kind: CodeKind;
 
   /** Build an error for `fn` failing with `code`; `detail` is appended (e.g. an HCN record). */
   constructor(fn: string, kind: CodeKind, code: number, detail?: string) {
     const u = code >>> 0;
     const name = codeName(kind, u);
     const num = kind === "win32" ? String(u) : `0x${hex8(u)}`;
-    super(`${fn} failed: ${name} (${num})${detail ? `: ${detail}` : ""}`);
+    super(kind, fn, u, name, `${fn} failed: ${name} (${num})${detail ? `: ${detail}` : ""}`);
     this.name = "WindowsError";
-    this.fn = fn;
-    this.code = u;
-    this.codeName = name;
-    this.kind = kind;
   }
 }
 
@@ -157,12 +148,15 @@ export function checkHresult(fn: string, hr: number, detail?: string): void {
 }
 
 /** Thrown when a required export is missing on this Windows build (or on Wine). */
-export class MissingExportError extends Error {
+export class MissingExportError extends PlatformError {
   /** `dll!symbol` that is absent. */
   readonly symbol: string;
   /** Build a missing-export error. */
   constructor(dll: string, symbol: string, why?: string) {
-    super(`${dll}!${symbol} is not exported on this system${why ? ` (${why})` : ""}`);
+    super(
+      "unsupported",
+      `${dll}!${symbol} is not exported on this system${why ? ` (${why})` : ""}`,
+    );
     this.name = "MissingExportError";
     this.symbol = `${dll}!${symbol}`;
   }

@@ -18,26 +18,25 @@
  * Strategy `self`: the same job (for kill-on-close) but no compartment on it; the workload gets
  * the id in an environment variable (k2s's `COMPARTMENT_ID_ATTACH`) and switches itself.
  *
- * Output is read by `ReadFile` calls that run on worker threads (`nonblocking` FFI), so a
- * silent child never blocks the event loop.
+ * This module is the orchestration: the numbered steps above, and an undo stack that releases
+ * whatever a failing step leaves behind. The pieces live next to it: the job object in
+ * `job.ts`, the standard-handle pipes (read on worker threads, so a silent child never blocks
+ * the event loop) in `pipes.ts`, the environment block in `environment.ts` and the attribute
+ * list in `attributes.ts`.
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { PlatformError } from "../errors.ts";
 import type { ExitStatus, LaunchedProcess } from "../types.ts";
+import { ProcThreadAttributeList } from "./attributes.ts";
 import { buildCommandLine, MAX_COMMAND_LINE } from "./cmdline.ts";
-import { MissingExportError, netioStatusError, WindowsError } from "./errors.ts";
-import { iphlpapi } from "./iphlpapi.ts";
-import { checkBool, closeHandle, kernel32, lastError } from "./kernel32.ts";
-import { alloc, dv, ptrValue, readPtr, writePtr, wstr } from "./memory.ts";
-import {
-  JOBOBJECT_BASIC_PROCESS_ID_LIST,
-  JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
-  PROCESS_INFORMATION,
-  SECURITY_ATTRIBUTES,
-  STARTUPINFOEXW,
-  W,
-} from "./structs.ts";
+import { environmentBlock } from "./environment.ts";
+import { closeHandle, kernel32, lastError } from "./kernel32.ts";
+import { JobObject, waitForEmptyJob } from "./job.ts";
+import { alloc, dv, readPtr, writePtr, wstr } from "./memory.ts";
+import { childEnds, createStdioPipes, pipeStream, type StdioPipes } from "./pipes.ts";
+import { PROCESS_INFORMATION, STARTUPINFOEXW, W } from "./structs.ts";
 
 const log = getLogger(["cplauncher", "windows"]);
 
@@ -58,6 +57,8 @@ export interface JobSpawnOptions {
   readonly compartmentId?: number;
   /** Strategy name, for error messages. */
   readonly strategy: "job" | "self";
+  /** `status` settles only once every process in the job has exited (see `LaunchSpec`). */
+  readonly waitTree?: boolean;
 }
 
 /** A process started by {@linkcode spawnInJob}, with access to its job. */
@@ -89,83 +90,28 @@ export function windowsBuild(): string {
   }
 }
 
-/** Build a `CREATE_UNICODE_ENVIRONMENT` block: sorted `K=V\0` entries and a final `\0`. */
-export function environmentBlock(env: Readonly<Record<string, string>>): Uint16Array<ArrayBuffer> {
-  // Windows compares names case-insensitively and documents the block as sorted that way.
-  const entries = Object.entries(env)
-    .filter(([k]) => k.length > 0 && !k.includes("=", 1) && !k.includes("\0"))
-    .sort(([a], [b]) => {
-      const A = a.toUpperCase();
-      const B = b.toUpperCase();
-      return A < B ? -1 : A > B ? 1 : 0;
-    });
-  let text = "";
-  for (const [k, v] of entries) {
-    if (v.includes("\0")) throw new Error(`environment variable ${k} contains a NUL`);
-    text += `${k}=${v}\0`;
-  }
-  if (entries.length === 0) text += "\0";
-  return wstr(text); // wstr appends the block's final NUL
-}
-
-/**
- * Merge `extra` into `base`, replacing names case-insensitively as Windows would (so `Path`
- * and `PATH` never both reach the child).
- */
-export function mergeEnv(
-  base: Readonly<Record<string, string>>,
-  extra: Readonly<Record<string, string>>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  const keyOf = new Map<string, string>();
-  for (const [k, v] of [...Object.entries(base), ...Object.entries(extra)]) {
-    const prev = keyOf.get(k.toUpperCase());
-    if (prev !== undefined) delete out[prev];
-    keyOf.set(k.toUpperCase(), k);
-    out[k] = v;
-  }
-  return out;
-}
-
-interface Pipe {
-  read: Deno.PointerObject;
-  write: Deno.PointerObject;
-}
-
-function createPipe(name: string): Pipe {
-  const k = kernel32();
-  const sa = alloc(SECURITY_ATTRIBUTES.size);
-  dv(sa).setUint32(SECURITY_ATTRIBUTES.fields.nLength, SECURITY_ATTRIBUTES.size, true);
-  dv(sa).setInt32(SECURITY_ATTRIBUTES.fields.bInheritHandle, 1, true);
-  const r = alloc(8);
-  const w = alloc(8);
-  checkBool(`CreatePipe(${name})`, k.CreatePipe(r, w, sa, 0));
-  const read = readPtr(r);
-  const write = readPtr(w);
-  if (read === null || write === null) throw new Error(`CreatePipe(${name}) returned NULL`);
-  return { read, write };
-}
-
-/** Clear the inherit flag on our end of a pipe, so no other child can hold it open. */
-function notInheritable(h: Deno.PointerObject, what: string): void {
-  checkBool(
-    `SetHandleInformation(${what})`,
-    kernel32().SetHandleInformation(h, W.HANDLE_FLAG_INHERIT, 0),
-  );
-}
+/** Win32 codes with which `CreateProcessW` says the program does not exist. */
+const PROGRAM_MISSING = new Set([2, /* ERROR_FILE_NOT_FOUND */ 3 /* ERROR_PATH_NOT_FOUND */]);
 
 /**
  * Start `opts.argv` in a new kill-on-close job (optionally placed in a compartment first),
  * verify the placement, then let it run.
+ *
+ * @throws {PlatformError} `invalid-command` for a command line or environment Windows cannot
+ *   carry, `command-not-found` or `spawn` when `CreateProcessW` fails, `placement` when the
+ *   process cannot be put or verified in its job and compartment, or a `win32` `WindowsError`
+ *   when another call fails. Nothing acquired is left behind.
  */
 export function spawnInJob(opts: JobSpawnOptions): JobProcess {
   const k = kernel32();
   const cmdline = buildCommandLine(opts.argv);
   if (cmdline.length > MAX_COMMAND_LINE) {
-    throw new Error(
+    throw new PlatformError(
+      "invalid-command",
       `workload "${opts.name}": command line is ${cmdline.length} UTF-16 units; Windows allows ${MAX_COMMAND_LINE}`,
     );
   }
+  const envBlock = environmentBlock(opts.env);
 
   // Everything acquired so far, released in reverse order if any step fails. Handles are
   // closed exactly once: a handle value closed twice may already belong to someone else.
@@ -188,107 +134,31 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
 
   try {
     // 1-2. A fresh job that kills its processes when the last handle to it closes.
-    const job = k.CreateJobObjectW(null, null);
-    if (job === null) throw lastError("CreateJobObjectW");
-    own(job);
-    const limits = alloc(JOBOBJECT_EXTENDED_LIMIT_INFORMATION.size);
-    dv(limits).setUint32(
-      JOBOBJECT_EXTENDED_LIMIT_INFORMATION.fields["BasicLimitInformation.LimitFlags"],
-      W.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
-      true,
-    );
-    checkBool(
-      "SetInformationJobObject(JobObjectExtendedLimitInformation)",
-      k.SetInformationJobObject(job, W.JobObjectExtendedLimitInformation, limits, limits.length),
-    );
+    const job = JobObject.create({ killOnClose: true });
+    cleanup.push(() => job.close());
 
     // 3. The compartment goes on the job while it is empty.
     if (opts.compartmentId !== undefined) {
-      const setJob = iphlpapi().SetJobCompartmentId;
-      if (setJob === null) {
-        throw placementError(
-          opts,
-          new MissingExportError("iphlpapi.dll", "SetJobCompartmentId").message,
-        );
+      try {
+        job.setCompartment(opts.compartmentId);
+      } catch (e) {
+        if (e instanceof PlatformError) throw placementError(opts, e.message, e);
+        throw e;
       }
-      const err = netioStatusError("SetJobCompartmentId", setJob(job, opts.compartmentId));
-      if (err) throw placementError(opts, err.message);
     }
 
     // Standard handles: three pipes. The child's ends are inheritable, ours are not.
-    const stdin = createPipe("stdin");
-    own(stdin.read);
-    own(stdin.write);
-    const stdout = createPipe("stdout");
-    own(stdout.read);
-    own(stdout.write);
-    const stderr = createPipe("stderr");
-    own(stderr.read);
-    own(stderr.write);
-    notInheritable(stdin.write, "stdin");
-    notInheritable(stdout.read, "stdout");
-    notInheritable(stderr.read, "stderr");
+    const pipes = createStdioPipes(own);
 
-    // 4. Attribute list: HANDLE_LIST + JOB_LIST. The value buffers must outlive CreateProcessW
-    //    (the list stores pointers to them), hence the locals kept until after the call.
-    const sizeBuf = alloc(8);
-    k.InitializeProcThreadAttributeList(null, 2, 0, sizeBuf); // fails by design: size query
-    const attrSize = Number(dv(sizeBuf).getBigUint64(0, true));
-    if (attrSize === 0) throw lastError("InitializeProcThreadAttributeList(size)");
-    const attrs = alloc(attrSize);
-    checkBool(
-      "InitializeProcThreadAttributeList",
-      k.InitializeProcThreadAttributeList(attrs, 2, 0, sizeBuf),
-    );
-    let attrsLive = true;
-    const deleteAttrs = () => {
-      if (attrsLive) k.DeleteProcThreadAttributeList(attrs);
-      attrsLive = false;
-    };
-    cleanup.push(deleteAttrs);
-    const handleList = alloc(3 * 8);
-    writePtr(handleList, 0, stdin.read);
-    writePtr(handleList, 8, stdout.write);
-    writePtr(handleList, 16, stderr.write);
-    checkBool(
-      "UpdateProcThreadAttribute(PROC_THREAD_ATTRIBUTE_HANDLE_LIST)",
-      k.UpdateProcThreadAttribute(
-        attrs,
-        0,
-        BigInt(W.PROC_THREAD_ATTRIBUTE_HANDLE_LIST),
-        handleList,
-        BigInt(handleList.length),
-        null,
-        null,
-      ),
-    );
-    const jobList = alloc(8);
-    writePtr(jobList, 0, job);
-    checkBool(
-      "UpdateProcThreadAttribute(PROC_THREAD_ATTRIBUTE_JOB_LIST)",
-      k.UpdateProcThreadAttribute(
-        attrs,
-        0,
-        BigInt(W.PROC_THREAD_ATTRIBUTE_JOB_LIST),
-        jobList,
-        BigInt(jobList.length),
-        null,
-        null,
-      ),
-    );
-
-    const si = alloc(STARTUPINFOEXW.size);
-    const F = STARTUPINFOEXW.fields;
-    dv(si).setUint32(F["StartupInfo.cb"], STARTUPINFOEXW.size, true);
-    dv(si).setUint32(F["StartupInfo.dwFlags"], W.STARTF_USESTDHANDLES, true);
-    writePtr(si, F["StartupInfo.hStdInput"], stdin.read);
-    writePtr(si, F["StartupInfo.hStdOutput"], stdout.write);
-    writePtr(si, F["StartupInfo.hStdError"], stderr.write);
-    writePtr(si, F.lpAttributeList, Deno.UnsafePointer.of(attrs));
+    // 4. Attribute list: HANDLE_LIST + JOB_LIST. It references its values until deleted,
+    //    which must not happen before CreateProcessW has returned.
+    const attrs = ProcThreadAttributeList.create(2);
+    cleanup.push(() => attrs.delete());
+    attrs.setHandleList(childEnds(pipes));
+    attrs.setJobList([job.handle]);
 
     const pi = alloc(PROCESS_INFORMATION.size);
     const cmdBuf = wstr(cmdline); // CreateProcessW may write into it: never a literal
-    const envBlock = environmentBlock(opts.env);
     const flags = W.EXTENDED_STARTUPINFO_PRESENT | W.CREATE_NEW_PROCESS_GROUP |
       W.CREATE_UNICODE_ENVIRONMENT | W.CREATE_SUSPENDED;
     const ok = k.CreateProcessW(
@@ -296,57 +166,50 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
       cmdBuf,
       null,
       null,
-      1, // inherit — limited to handleList by PROC_THREAD_ATTRIBUTE_HANDLE_LIST
+      1, // inherit — limited to the handle list by PROC_THREAD_ATTRIBUTE_HANDLE_LIST
       flags,
       envBlock,
       opts.cwd !== undefined ? wstr(opts.cwd) : null,
-      si,
+      startupInfo(pipes, attrs),
       pi,
     );
     if (ok === 0) {
       const err = lastError("CreateProcessW");
-      throw new Error(
+      throw new PlatformError(
+        PROGRAM_MISSING.has(err.code) ? "command-not-found" : "spawn",
         `workload "${opts.name}": cannot start ${JSON.stringify(opts.argv[0])}: ${err.message}`,
-        {
-          cause: err,
-        },
+        { cause: err },
       );
     }
-    // The attribute values (handleList, jobList) had to stay reachable until here.
-    deleteAttrs();
+    attrs.delete();
     const hProcess = readPtr(pi, PROCESS_INFORMATION.fields.hProcess)!;
     const hThread = readPtr(pi, PROCESS_INFORMATION.fields.hThread)!;
     const pid = dv(pi).getUint32(PROCESS_INFORMATION.fields.dwProcessId, true);
     // From here the suspended process must die with any failure: the job does that.
-    cleanup.push(() => k.TerminateJobObject(job, 1));
+    cleanup.push(() => job.terminate(1));
     own(hThread);
     own(hProcess);
 
     // The child has its own copies now; ours would keep the pipes open forever.
-    release(stdin.read);
-    release(stdout.write);
-    release(stderr.write);
+    for (const end of childEnds(pipes)) release(end);
     // EOF on stdin: workloads are services and must not wait for a terminal.
-    release(stdin.write);
+    release(pipes.stdin.write);
 
     // 5. Verify placement before the first instruction runs.
-    const inJobBuf = alloc(4);
-    checkBool("IsProcessInJob", k.IsProcessInJob(hProcess, job, inJobBuf));
-    if (dv(inJobBuf).getInt32(0, true) === 0) {
+    if (!job.contains(hProcess)) {
       throw placementError(
         opts,
         "the process is not in the job (PROC_THREAD_ATTRIBUTE_JOB_LIST ignored)",
       );
     }
-    const getJob = iphlpapi().GetJobCompartmentId;
     if (opts.compartmentId !== undefined) {
-      if (getJob === null) {
+      const actual = job.compartmentId();
+      if (actual === null) {
         throw placementError(
           opts,
           "GetJobCompartmentId is not exported, so placement cannot be verified",
         );
       }
-      const actual = getJob(job);
       if (actual !== opts.compartmentId) {
         throw placementError(opts, `GetJobCompartmentId returned ${actual}`);
       }
@@ -364,33 +227,45 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
         cmdline,
       },
     );
-    return track(opts, job, hProcess, pid, stdout.read, stderr.read, getJob);
+    return track(opts, job, hProcess, pid, pipes);
   } catch (e) {
     undo();
     throw e;
   }
 }
 
-function placementError(opts: JobSpawnOptions, why: string): Error {
-  return new Error(
+/** `STARTUPINFOEXW` with the child's pipe ends as its standard handles and `attrs`. */
+function startupInfo(pipes: StdioPipes, attrs: ProcThreadAttributeList): Uint8Array {
+  const si = alloc(STARTUPINFOEXW.size);
+  const F = STARTUPINFOEXW.fields;
+  dv(si).setUint32(F["StartupInfo.cb"], STARTUPINFOEXW.size, true);
+  dv(si).setUint32(F["StartupInfo.dwFlags"], W.STARTF_USESTDHANDLES, true);
+  writePtr(si, F["StartupInfo.hStdInput"], pipes.stdin.read);
+  writePtr(si, F["StartupInfo.hStdOutput"], pipes.stdout.write);
+  writePtr(si, F["StartupInfo.hStdError"], pipes.stderr.write);
+  writePtr(si, F.lpAttributeList, Deno.UnsafePointer.of(attrs.buffer));
+  return si;
+}
+
+function placementError(opts: JobSpawnOptions, why: string, cause?: unknown): PlatformError {
+  return new PlatformError(
+    "placement",
     `workload "${opts.name}": strategy "${opts.strategy}" could not place the process in ` +
       `compartment ${opts.compartmentId} on Windows ${windowsBuild()}: ${why}. ` +
       `Try \`windows: { strategy: self }\` (the workload then reads the compartment id from ` +
       `its environment and switches its own threads).`,
+    cause === undefined ? undefined : { cause },
   );
 }
 
 function track(
   opts: JobSpawnOptions,
-  job: Deno.PointerObject,
+  job: JobObject,
   hProcess: Deno.PointerObject,
   pid: number,
-  outRead: Deno.PointerObject,
-  errRead: Deno.PointerObject,
-  getJob: ((h: Deno.PointerValue) => number) | null,
+  pipes: StdioPipes,
 ): JobProcess {
   const k = kernel32();
-  let jobOpen = true;
 
   const status: Promise<ExitStatus> = (async () => {
     const rc = await k.WaitForSingleObjectAsync(hProcess, W.INFINITE);
@@ -403,10 +278,17 @@ function track(
       log.warn("GetExitCodeProcess: {error}", { error: lastError("GetExitCodeProcess").message });
     }
     closeHandle(hProcess);
+    if (opts.waitTree) {
+      await waitForEmptyJob(() => job.isOpen ? job.processIds() : [], (pids) =>
+        log.info(
+          "workload {name}: pid {pid} exited with code {code}; waiting for {count} remaining " +
+            "process(es) of its job: {pids}",
+          { name: opts.name, pid, code, count: pids.length, pids: pids.join(", ") },
+        ));
+    }
     // Closing the job ends whatever the workload left behind (kill-on-close): a service's
     // stray children must not outlive it and hold its port.
-    jobOpen = false;
-    closeHandle(job);
+    job.close();
     log.info("workload {name}: pid {pid} exited with code {code}", {
       name: opts.name,
       pid,
@@ -418,8 +300,8 @@ function track(
 
   const proc: JobProcess = {
     pid,
-    stdout: pipeStream(outRead),
-    stderr: pipeStream(errRead),
+    stdout: pipeStream(pipes.stdout.read),
+    stderr: pipeStream(pipes.stderr.read),
     status,
     terminate() {
       // CTRL_BREAK reaches the new process group we created; CTRL_C is disabled for it.
@@ -432,109 +314,28 @@ function track(
       }
     },
     kill() {
-      if (!jobOpen) return;
-      if (k.TerminateJobObject(job, 1) === 0) {
-        log.warn("TerminateJobObject: {error}", { error: lastError("TerminateJobObject").message });
+      if (!job.isOpen) return;
+      try {
+        job.terminate(1);
+      } catch (e) {
+        log.warn("TerminateJobObject: {error}", { error: (e as Error).message });
       }
     },
     processIds() {
-      return jobOpen ? jobProcessIds(job) : [];
+      return job.isOpen ? job.processIds() : [];
     },
     jobCompartmentId() {
-      return jobOpen && getJob ? getJob(job) : null;
+      return job.isOpen ? job.compartmentId() : null;
     },
     inJob() {
-      if (!jobOpen) return false;
-      const b = alloc(4);
-      return k.IsProcessInJob(hProcess, job, b) !== 0 && dv(b).getInt32(0, true) !== 0;
+      if (!job.isOpen) return false;
+      try {
+        return job.contains(hProcess);
+      } catch {
+        return false;
+      }
     },
   };
   byProcess.set(proc, proc);
   return proc;
-}
-
-/** Process ids in `job` (`JobObjectBasicProcessIdList`). */
-export function jobProcessIds(job: Deno.PointerObject): number[] {
-  const k = kernel32();
-  const L = JOBOBJECT_BASIC_PROCESS_ID_LIST;
-  for (let cap = 64; cap <= 1 << 16; cap *= 4) {
-    const buf = alloc(L.fields.ProcessIdList + cap * 8);
-    const ok = k.QueryInformationJobObject(
-      job,
-      W.JobObjectBasicProcessIdList,
-      buf,
-      buf.length,
-      null,
-    );
-    const v = dv(buf);
-    const assigned = v.getUint32(L.fields.NumberOfAssignedProcesses, true);
-    const listed = v.getUint32(L.fields.NumberOfProcessIdsInList, true);
-    if (ok === 0) {
-      const err = lastError("QueryInformationJobObject");
-      if (err.code !== 234 /* ERROR_MORE_DATA */) throw err;
-      continue;
-    }
-    if (listed < assigned) continue;
-    const out: number[] = [];
-    for (let i = 0; i < listed; i++) {
-      out.push(Number(v.getBigUint64(L.fields.ProcessIdList + i * 8, true)));
-    }
-    return out;
-  }
-  throw new WindowsError("QueryInformationJobObject", "win32", 234, "too many processes");
-}
-
-/** A pipe's read end as a byte stream; reads happen on worker threads. */
-function pipeStream(h: Deno.PointerObject): ReadableStream<Uint8Array> {
-  const k = kernel32();
-  const buf = alloc(64 * 1024);
-  const got = alloc(4);
-  let closed = false;
-  let cancelled = false;
-  let inflight: Promise<Uint8Array | null> | null = null;
-  // Only after the last read returned: closing a handle under a pending ReadFile is a race.
-  const finish = () => {
-    if (!closed) {
-      closed = true;
-      closeHandle(h);
-    }
-  };
-  // ReadFile returns FALSE with ERROR_BROKEN_PIPE once every write end is closed. The error
-  // code itself is unavailable (it was set on the worker thread), so FALSE means "end".
-  const readOnce = (): Promise<Uint8Array | null> => {
-    inflight = k.ReadFile(h, buf, buf.length, got, null).then((ok) =>
-      ok === 0 ? null : buf.slice(0, dv(got).getUint32(0, true))
-    );
-    return inflight;
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        const chunk = await readOnce();
-        if (cancelled) return; // cancel() owns the handle now
-        if (chunk === null) {
-          finish();
-          controller.close();
-          return;
-        }
-        // Zero-byte reads happen when the child writes zero bytes; they are not EOF.
-        if (chunk.length > 0) {
-          controller.enqueue(chunk);
-          return;
-        }
-      }
-    },
-    async cancel() {
-      cancelled = true;
-      // Keep draining: a child blocked on a full pipe would otherwise hang forever.
-      if (inflight !== null && (await inflight) === null) return finish();
-      while ((await readOnce()) !== null) { /* discard */ }
-      finish();
-    },
-  });
-}
-
-/** For logs: a handle as hex. */
-export function handleHex(h: Deno.PointerValue): string {
-  return `0x${ptrValue(h).toString(16)}`;
 }

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- backend methods are async so that every failure rejects
 /**
  * The Windows backend: resolves a pod IP to its network compartment by API and starts
  * unmodified processes inside it (see `resolve.ts` and `launch.ts` for the why).
@@ -8,6 +9,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { PlatformError } from "../errors.ts";
 import type {
   CompartmentDomain,
   IsolationDomain,
@@ -17,12 +19,13 @@ import type {
   ResolveOptions,
 } from "../types.ts";
 import { tcpListeners, withThreadCompartment } from "./compartment.ts";
-import { asJobProcess, mergeEnv, spawnInJob } from "./launch.ts";
+import { mergeEnv } from "./environment.ts";
+import { asJobProcess, spawnInJob } from "./launch.ts";
 import { checkCompartmentExists, resolveCompartment, type ResolveTuning } from "./resolve.ts";
 import { DEFAULT_COMPARTMENT_ID } from "./structs.ts";
 
 export { buildCommandLine, CommandLineError, quoteArg, quoteProgram } from "./cmdline.ts";
-export { WindowsError } from "./errors.ts";
+export { type CodeKind, MissingExportError, WindowsError } from "./errors.ts";
 export { type CompartmentInfo, listCompartments } from "./resolve.ts";
 export type { JobProcess } from "./launch.ts";
 
@@ -39,48 +42,42 @@ export function createWindowsBackend(options: WindowsBackendOptions = {}): Platf
   return {
     os: "windows",
 
-    resolveAddress(ip: string, opts?: ResolveOptions): Promise<IsolationDomain> {
-      return resolveCompartment(ip, opts?.signal, options);
+    async resolveAddress(ip: string, opts?: ResolveOptions): Promise<IsolationDomain> {
+      return await resolveCompartment(ip, opts?.signal, options);
     },
 
-    openStatic(anchor: { netns: string } | { compartment: number }): Promise<IsolationDomain> {
+    async openStatic(
+      anchor: { netns: string } | { compartment: number },
+    ): Promise<IsolationDomain> {
       if ("netns" in anchor) {
-        return Promise.reject(
-          new Error(`netns anchors are Linux-only; on Windows use compartment: <id>`),
+        throw new PlatformError(
+          "unsupported",
+          `netns anchors are Linux-only; on Windows use compartment: <id>`,
         );
       }
-      try {
-        return Promise.resolve(checkCompartmentExists(anchor.compartment));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      return checkCompartmentExists(anchor.compartment);
     },
 
-    launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
-      try {
-        return Promise.resolve(launchIn(compartmentOf(domain), spec));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+    async launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
+      return launchIn(compartmentOf(domain), spec);
     },
 
-    listening(
+    async listening(
       domain: IsolationDomain,
       child: LaunchedProcess,
       port: number,
     ): Promise<{ inside: boolean; outside: boolean }> {
-      try {
-        return Promise.resolve(listeningIn(compartmentOf(domain), child, port));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      return listeningIn(compartmentOf(domain), child, port);
     },
   };
 }
 
 function compartmentOf(domain: IsolationDomain): CompartmentDomain {
   if (domain.kind !== "compartment") {
-    throw new Error(`the Windows backend cannot use a ${domain.kind} domain`);
+    throw new PlatformError(
+      "unsupported",
+      `the Windows backend cannot use a ${domain.kind} domain`,
+    );
   }
   return domain;
 }
@@ -98,6 +95,7 @@ function launchIn(domain: CompartmentDomain, spec: LaunchSpec) {
     cwd: spec.cwd,
     strategy,
     compartmentId: strategy === "job" ? domain.id : undefined,
+    waitTree: spec.waitTree,
   });
 }
 

@@ -17,6 +17,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { isPlatformError, PlatformError } from "../errors.ts";
 import type { CompartmentDomain } from "../types.ts";
 import {
   formatIp,
@@ -33,6 +34,7 @@ import { checkHresult, WindowsError } from "./errors.ts";
 import { coTaskMemFree } from "./ole32.ts";
 import { alloc, readPtr, readWide, wstr } from "./memory.ts";
 import { W } from "./structs.ts";
+import { sleep } from "../../util/sleep.ts";
 
 const log = getLogger(["cplauncher", "windows"]);
 
@@ -239,11 +241,12 @@ export async function resolveCompartment(
   tuning: ResolveTuning = {},
 ): Promise<CompartmentDomain> {
   const ip = parseIp(ipText);
-  if (!ip) throw new Error(`not an IP address: ${ipText}`);
+  if (!ip) throw new PlatformError("invalid-argument", `not an IP address: ${ipText}`);
   const maxScanId = tuning.maxScanId ?? 256;
   let delay = tuning.initialDelayMs ?? 250;
   const maxDelay = tuning.maxDelayMs ?? 2000;
   let last = "no attempt yet";
+  let lastFound = false;
   let hcnState = "";
   for (let attempt = 1;; attempt++) {
     signal?.throwIfAborted();
@@ -263,6 +266,7 @@ export async function resolveCompartment(
         id === null ? "not found" : `found in ${id}`
       }`;
     }
+    lastFound = found !== null;
     if (found) {
       const dad = dadStateIn(found.id, ip);
       if (dad === W.IpDadStatePreferred) {
@@ -281,12 +285,13 @@ export async function resolveCompartment(
       }`;
     }
     log.debug("resolve {ip} attempt {attempt}: {last}", { ip: ipText, attempt, last });
-    try {
-      await sleep(delay, signal);
-    } catch {
-      throw new Error(`could not resolve ${ipText} to a compartment: ${last}`, {
-        cause: signal?.reason,
-      });
+    await sleep(delay, signal);
+    if (signal?.aborted) {
+      throw new PlatformError(
+        lastFound ? "address-not-ready" : "address-not-found",
+        `could not resolve ${ipText} to a compartment: ${last}`,
+        { cause: signal.reason },
+      );
     }
     delay = Math.min(delay * 2, maxDelay);
   }
@@ -294,26 +299,18 @@ export async function resolveCompartment(
 
 /** Check that compartment `id` exists by entering and leaving it. */
 export function checkCompartmentExists(id: number): CompartmentDomain {
-  if (!Number.isInteger(id) || id < 1) throw new Error(`invalid compartment id: ${id}`);
+  if (!Number.isInteger(id) || id < 1) {
+    throw new PlatformError("invalid-argument", `invalid compartment id: ${id}`);
+  }
   try {
     withThreadCompartment(id, () => undefined);
   } catch (e) {
-    throw new Error(`compartment ${id} does not exist or cannot be entered`, { cause: e });
+    if (isPlatformError(e, "stranded")) throw e;
+    throw new PlatformError(
+      "no-domain",
+      `compartment ${id} does not exist or cannot be entered`,
+      { cause: e },
+    );
   }
   return { kind: "compartment", id, source: "static" };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -14,6 +14,8 @@ import { kernel32 } from "../../../src/platform/windows/kernel32.ts";
 import { iphlpapi } from "../../../src/platform/windows/iphlpapi.ts";
 import { createWindowsBackend, listeningIn } from "../../../src/platform/windows/mod.ts";
 import { W } from "../../../src/platform/windows/structs.ts";
+import { WindowsError } from "../../../src/platform/windows/errors.ts";
+import type { PlatformError } from "../../../src/platform/errors.ts";
 import { consoleProcessCount } from "./test_bindings.ts";
 import {
   HELPER,
@@ -218,7 +220,15 @@ Deno.test({
   fn() {
     assert.throws(
       () => spawnInJob({ name: "w", argv: ["C:\\nope\\missing.exe"], env: {}, strategy: "job" }),
-      /cannot start "C:\\\\nope\\\\missing.exe": CreateProcessW failed: ERROR_(PATH|FILE)_NOT_FOUND \(\d\)/,
+      (e: PlatformError) => {
+        assert.match(
+          e.message,
+          /cannot start "C:\\\\nope\\\\missing.exe": CreateProcessW failed: ERROR_(PATH|FILE)_NOT_FOUND \(\d\)/,
+        );
+        assert.equal(e.kind, "command-not-found");
+        assert.ok(e.cause instanceof WindowsError && e.cause.fn === "CreateProcessW");
+        return true;
+      },
     );
   },
 });
@@ -291,7 +301,8 @@ Deno.test({
         command: [HELPER, "sleep", "60000"],
         env: {},
       }),
-      (e: Error) => {
+      (e: PlatformError) => {
+        assert.equal(e.kind, "placement");
         assert.match(e.message, /workload "albums": strategy "job"/);
         assert.match(e.message, /compartment 2 on Windows \d+\.\d+\.\d+/);
         assert.match(e.message, /SetJobCompartmentId/);

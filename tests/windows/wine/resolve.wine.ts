@@ -19,6 +19,7 @@ import {
 } from "../../../src/platform/windows/resolve.ts";
 import { parseIp } from "../../../src/platform/windows/address.ts";
 import { createWindowsBackend } from "../../../src/platform/windows/mod.ts";
+import type { PlatformError } from "../../../src/platform/errors.ts";
 import { iphlpapi } from "../../../src/platform/windows/iphlpapi.ts";
 import { DEFAULT_COMPARTMENT_ID, W } from "../../../src/platform/windows/structs.ts";
 import { ON_WINDOWS, skippedStep, WINE_VERSION } from "./_util.ts";
@@ -133,7 +134,8 @@ Deno.test({
         maxScanId: 2,
         initialDelayMs: 100,
       }),
-      (e: Error) => {
+      (e: PlatformError) => {
+        assert.equal(e.kind, "address-not-found");
         assert.ok(e.message.includes(`could not resolve ${ip} to a compartment`), e.message);
         assert.match(e.message, /scan of compartments 1\.\.2: not found/);
         return true;
@@ -141,7 +143,10 @@ Deno.test({
     );
     const took = performance.now() - started;
     assert.ok(took >= 1000 && took < 10_000, `took ${took} ms`);
-    await assert.rejects(createWindowsBackend().resolveAddress("not-an-ip"), /not an IP address/);
+    await assert.rejects(
+      createWindowsBackend().resolveAddress("not-an-ip"),
+      (e: PlatformError) => e.kind === "invalid-argument" && /not an IP address/.test(e.message),
+    );
   },
 });
 
@@ -155,7 +160,11 @@ Deno.test({
       id: 1,
       source: "static",
     });
-    await assert.rejects(backend.openStatic({ compartment: 0 }), /invalid compartment id/);
+    await assert.rejects(
+      backend.openStatic({ compartment: 0 }),
+      (e: PlatformError) =>
+        e.kind === "invalid-argument" && /invalid compartment id/.test(e.message),
+    );
     await assert.rejects(backend.openStatic({ netns: "/var/run/netns/x" }), /Linux-only/);
     if (wine) {
       skippedStep(
