@@ -11,7 +11,26 @@ export {
   placeholderFor,
   type RenderConfig,
 } from "./config.ts";
-export { inferPlatform, render } from "./manifests.ts";
+export { buildManifests, render } from "./manifests.ts";
+export {
+  anchorDeployment,
+  clusterRoleName,
+  configMapName,
+  configMapObject,
+  launcherDeployment,
+  podSpecBase,
+  rbacObjects,
+  serviceObject,
+} from "./objects.ts";
+export {
+  type AnchorPlan,
+  inferPlatform,
+  planRender,
+  type PodAccess,
+  type RenderPlan,
+  type SelectorAnchor,
+  type ServicePlan,
+} from "./plan.ts";
 export {
   anchorLabels,
   dnsLabelFor,
@@ -22,6 +41,7 @@ export {
 } from "./names.ts";
 export { type HeaderInfo, objectToYaml, toKustomizeFiles, toYamlStream } from "./output.ts";
 export {
+  ALL_NAMESPACES,
   ANCHOR_LABEL,
   CONFIG_DIGEST_ANNOTATION,
   CONFIG_KEY,

@@ -124,3 +124,8 @@ export const CONFIG_DIGEST_ANNOTATION = "cplauncher.dev/config-sha256";
 export const ANCHOR_LABEL = "cplauncher.dev/anchor";
 /** Label naming the render instance (`--name`) an anchor pod belongs to. */
 export const INSTANCE_LABEL = "cplauncher.dev/instance";
+/**
+ * The namespace of a selector anchor that the launcher looks for in every namespace. Render
+ * grants that access cluster-wide and generates the anchor's pods in the launcher's namespace.
+ */
+export { ALL_NAMESPACES } from "../config/mod.ts";

@@ -94,6 +94,12 @@ export const FIXTURE_CASES: readonly RenderCase[] = [
     ],
   },
   {
+    // An anchor in every namespace: cluster-wide RBAC, its pods in the launcher's namespace.
+    id: "fixtures/all-namespaces",
+    config: "tests/render/fixtures/all-namespaces.yaml",
+    args: ["--platform", "linux", "--namespace", "cplauncher-system", ...IMAGE],
+  },
+  {
     // No --platform: compartment anchors only, so windows.
     id: "fixtures/windows-static.inferred",
     config: "examples/windows-static.yaml",

@@ -11,7 +11,7 @@ import type { KubeObject } from "../../src/render/mod.ts";
 
 /** The answer to one dry-run request. */
 export interface DryRunOutcome {
-  /** `Kind namespace/name` (pods made from templates: `Pod(template of Deployment ns/name)`). */
+  /** `Kind namespace/name` (pods made from templates: `Pod (template of Deployment ns/name)`). */
   readonly object: string;
   readonly status: number;
   /** The apiserver's message when it refused. */
@@ -21,6 +21,8 @@ export interface DryRunOutcome {
 }
 
 const PLURALS: Record<string, string> = {
+  ClusterRole: "clusterroles",
+  ClusterRoleBinding: "clusterrolebindings",
   ConfigMap: "configmaps",
   Deployment: "deployments",
   Pod: "pods",
@@ -30,13 +32,23 @@ const PLURALS: Record<string, string> = {
   ServiceAccount: "serviceaccounts",
 };
 
+/** Kinds that live outside namespaces. */
+const CLUSTER_SCOPED = new Set(["ClusterRole", "ClusterRoleBinding"]);
+
 /** The collection URL an object is created at. */
 export function collectionPath(object: KubeObject): string {
   const plural = PLURALS[object.kind];
   if (!plural) throw new Error(`no REST path known for kind ${object.kind}`);
   const base = object.apiVersion === "v1" ? "/api/v1" : `/apis/${object.apiVersion}`;
+  if (CLUSTER_SCOPED.has(object.kind)) return `${base}/${plural}`;
   const ns = object.metadata.namespace ?? "default";
   return `${base}/namespaces/${ns}/${plural}`;
+}
+
+/** `Kind namespace/name`, or `Kind name` for a cluster-scoped object. */
+function describe(object: KubeObject): string {
+  const { namespace, name } = object.metadata;
+  return `${object.kind} ${namespace === undefined ? name : `${namespace}/${name}`}`;
 }
 
 /** A client that sends requests as the cluster admin and exposes response headers. */
@@ -94,7 +106,11 @@ export async function ensureNamespaces(
   cluster: KubeCluster,
   objects: readonly KubeObject[],
 ): Promise<void> {
-  const namespaces = new Set(objects.map((o) => o.metadata.namespace ?? "default"));
+  const namespaces = new Set(
+    objects.filter((o) => !CLUSTER_SCOPED.has(o.kind)).map((o) =>
+      o.metadata.namespace ?? "default"
+    ),
+  );
   for (const ns of [...namespaces].sort()) {
     const res = await cluster.api("GET", `/api/v1/namespaces/${ns}`);
     if (res.status === 404) await cluster.createNamespace(ns);
@@ -131,7 +147,7 @@ export async function dryRunAll(
 ): Promise<DryRunOutcome[]> {
   const outcomes: DryRunOutcome[] = [];
   for (const object of objects) {
-    const label = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
+    const label = describe(object);
     outcomes.push(await client.post(`${collectionPath(object)}${DRY_RUN}`, object, label));
   }
   const accounts = objects.filter((o) => o.kind === "ServiceAccount");
@@ -144,8 +160,7 @@ export async function dryRunAll(
   try {
     for (const deployment of objects.filter((o) => o.kind === "Deployment")) {
       const pod = podFromTemplate(deployment);
-      const label =
-        `Pod (template of Deployment ${deployment.metadata.namespace}/${deployment.metadata.name})`;
+      const label = `Pod (template of ${describe(deployment)})`;
       outcomes.push(await client.post(`${collectionPath(pod)}${DRY_RUN}`, pod, label));
     }
   } finally {

@@ -58,6 +58,45 @@ async function kubectl(cluster: KubeCluster, args: string[], stdin?: string): Pr
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
+/**
+ * Whether ServiceAccount `account` (`namespace:name`) may `verb` `resource` (`pods`,
+ * `pods/status`) in `namespace`, asked of the real authorizer.
+ */
+async function canI(
+  cluster: KubeCluster,
+  account: string,
+  verb: string,
+  resource: string,
+  namespace: string,
+): Promise<boolean> {
+  const [type, sub] = resource.split("/");
+  const args = ["auth", "can-i", verb, type, "-n", namespace];
+  args.push("--as", `system:serviceaccount:${account}`);
+  if (sub) args.push(`--subresource=${sub}`);
+  return (await kubectl(cluster, args)).code === 0;
+}
+
+/** A permission check: verb, resource (`pods`, `pods/status`), namespace. */
+type Access = readonly [verb: string, resource: string, namespace: string];
+
+/** Asserts that `account` is granted exactly the `allowed` accesses of those listed. */
+async function assertAccess(
+  cluster: KubeCluster,
+  account: string,
+  allowed: readonly Access[],
+  denied: readonly Access[],
+): Promise<void> {
+  for (const [verb, resource, ns] of allowed) {
+    assert.ok(await canI(cluster, account, verb, resource, ns), `${verb} ${resource} in ${ns}`);
+  }
+  for (const [verb, resource, ns] of denied) {
+    assert.ok(
+      !await canI(cluster, account, verb, resource, ns),
+      `must not ${verb} ${resource} in ${ns}`,
+    );
+  }
+}
+
 const cases = await allCases();
 
 Deno.test("render dry run: every generated object is accepted by the real kube-apiserver", async (t) => {
@@ -171,19 +210,13 @@ Deno.test("render dry run: render → kubectl apply -k → scale by rendering ot
       "shop-system/cplauncher": 3,
     });
 
-    // Least privilege, asked of the real authorizer as the launcher's ServiceAccount.
-    const as = ["--as", "system:serviceaccount:shop-system:cplauncher"];
-    const can = async (verb: string, resource: string, ns: string) => {
-      const [type, sub] = resource.split("/");
-      const args = ["auth", "can-i", verb, type, "-n", ns, ...as];
-      if (sub) args.push(`--subresource=${sub}`);
-      return (await kubectl(cluster, args)).code === 0;
-    };
-    for (const verb of ["get", "list", "watch", "patch"]) {
-      assert.ok(await can(verb, "pods", "shop"), `${verb} pods in shop (claim)`);
-    }
-    for (
-      const [verb, resource, ns] of [
+    // Least privilege, asked of the real authorizer as the launcher's ServiceAccount; the
+    // anchors claim, so patch is granted.
+    await assertAccess(
+      cluster,
+      "shop-system:cplauncher",
+      ["get", "list", "watch", "patch"].map((verb) => [verb, "pods", "shop"]),
+      [
         ["create", "pods", "shop"],
         ["delete", "pods", "shop"],
         ["update", "pods", "shop"],
@@ -194,10 +227,8 @@ Deno.test("render dry run: render → kubectl apply -k → scale by rendering ot
         ["list", "pods", "shop-system"],
         ["list", "pods", "default"],
         ["list", "nodes", "default"],
-      ]
-    ) {
-      assert.ok(!await can(verb, resource, ns), `must not ${verb} ${resource} in ${ns}`);
-    }
+      ],
+    );
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -215,10 +246,47 @@ Deno.test("render dry run: without pick: claim the launcher may only read pods",
   await cluster.createNamespace("demo");
   const apply = await kubectl(cluster, ["apply", "-f", "-"], run.stdout);
   assert.equal(apply.code, 0, apply.stderr);
-  const as = ["--as", "system:serviceaccount:demo:cplauncher"];
-  const can = async (verb: string, ns: string) =>
-    (await kubectl(cluster, ["auth", "can-i", verb, "pods", "-n", ns, ...as])).code === 0;
-  for (const verb of ["get", "list", "watch"]) assert.ok(await can(verb, "demo"), verb);
-  assert.ok(!await can("patch", "demo"), "no patch without claim");
-  assert.ok(!await can("list", "default"), "nothing outside the anchor namespace");
+  // No patch without claim, nothing outside the anchor namespace.
+  await assertAccess(
+    cluster,
+    "demo:cplauncher",
+    ["get", "list", "watch"].map((verb) => [verb, "pods", "demo"]),
+    [["patch", "pods", "demo"], ["list", "pods", "default"]],
+  );
+});
+
+Deno.test("render dry run: an anchor in every namespace reads pods cluster-wide, and nothing else", async () => {
+  await using cluster = await startKubeCluster(CLUSTER_OPTIONS);
+  const run = await runRender([
+    "-c",
+    `${ROOT}tests/render/fixtures/all-namespaces.yaml`,
+    "--platform",
+    "linux",
+    "--namespace",
+    "cplauncher-system",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  for (const ns of ["shop", "cplauncher-system", "elsewhere"]) await cluster.createNamespace(ns);
+  const apply = await kubectl(cluster, ["apply", "-f", "-"], run.stdout);
+  assert.equal(apply.code, 0, apply.stderr);
+  assert.match(
+    apply.stdout,
+    /clusterrole\.rbac\.authorization\.k8s\.io\/cplauncher-system:cplauncher created/,
+  );
+  // The anchor claims, so the launcher patches pods wherever its pod is found.
+  await assertAccess(
+    cluster,
+    "cplauncher-system:cplauncher",
+    ["elsewhere", "default", "shop"].flatMap((ns) =>
+      ["get", "list", "watch", "patch"].map((verb): Access => [verb, "pods", ns])
+    ),
+    [
+      ["create", "pods", "elsewhere"],
+      ["delete", "pods", "elsewhere"],
+      ["patch", "pods/status", "elsewhere"],
+      ["create", "pods/exec", "shop"],
+      ["get", "secrets", "elsewhere"],
+      ["list", "nodes", "default"],
+    ],
+  );
 });
