@@ -9,42 +9,16 @@ import { ConfigError, formatIssue } from "../config/mod.ts";
 import { LOG_LEVELS, setupLogging } from "../log/mod.ts";
 import { VERSION } from "../version.ts";
 import { compartmentsCommand } from "./compartments.ts";
+import { execCommand, runExec } from "./exec.ts";
 import { CliError, EXIT_INTERNAL, EXIT_USAGE } from "./exit_codes.ts";
 import { type Io, stdio } from "./io.ts";
+import { execArguments } from "./k2s_exec_args.ts";
 import type { CommandContext, GlobalOptions } from "./options.ts";
 import { planCommand } from "./plan.ts";
 import { renderCommand } from "./render.ts";
 import { runCommands } from "./run.ts";
 import { schemaCommand } from "./schema.ts";
 import { validateCommand } from "./validate.ts";
-
-/** Single-dash long flags the k2s launcher used, accepted for drop-in compatibility. */
-const K2S_SPELLINGS: Record<string, string> = {
-  "-label": "--label",
-  "-namespace": "--namespace",
-  "-label-timeout": "--timeout",
-  "-timeout": "--timeout",
-  "-node": "--node",
-  "-kubeconfig": "--kubeconfig",
-};
-
-/** Rewrites k2s-style `-label x` into `--label x` before commander sees it (up to `--`). */
-export function normalizeArgs(args: readonly string[]): string[] {
-  const out: string[] = [];
-  let passthrough = false;
-  for (const arg of args) {
-    if (passthrough || arg === "--") {
-      passthrough = true;
-      out.push(arg);
-      continue;
-    }
-    const [flag, value] = arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("="))]
-      : [arg, ""];
-    out.push(Object.hasOwn(K2S_SPELLINGS, flag) ? K2S_SPELLINGS[flag] + value : arg);
-  }
-  return out;
-}
 
 /**
  * Runs the CLI with `args` and returns the exit code. Never throws: every failure becomes a
@@ -91,6 +65,7 @@ export async function main(args: readonly string[], io: Io = stdio()): Promise<n
   schemaCommand(program, ctx);
   planCommand(program, ctx);
   runCommands(program, ctx);
+  execCommand(program);
   compartmentsCommand(program, ctx);
   renderCommand(program, ctx);
   for (const command of program.commands) {
@@ -101,8 +76,18 @@ export async function main(args: readonly string[], io: Io = stdio()): Promise<n
     });
   }
 
+  const subcommands = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+  const execArgs = execArguments(args, [...subcommands, "help"]);
+  if (execArgs) {
+    try {
+      return await runExec(execArgs, io, (error) => report(error, io));
+    } catch (error) {
+      return report(error, io);
+    }
+  }
+
   try {
-    await program.parseAsync(normalizeArgs(args), { from: "user" });
+    await program.parseAsync(args, { from: "user" });
     return exitCode;
   } catch (error) {
     return report(error, io);

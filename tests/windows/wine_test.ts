@@ -29,6 +29,8 @@ const MUST_PASS = [
   "k2s exec: -wait-tree waits until the job is empty, then gives the program's own code",
   "k2s exec: the program gets COMPARTMENT_ID_ATTACH, and with -self-env COMPARTMENT_ID",
   "k2s exec: the launcher log file goes to %SystemDrive%\\var\\log\\cplauncher",
+  "k2s exec: README pure environment mode, -compartment 42 -self-env -no-inject -- myapp",
+  "k2s exec: README dry run, -compartment 42 -dry-run -dll ... -- myapp starts nothing",
 ];
 
 const enc = new TextEncoder();

@@ -35,8 +35,11 @@ export const POLL_MS = 100;
 
 /** One `/proc/PID/stat` line, as far as tree membership needs it. */
 export interface ProcEntry {
+  /** Process id. */
   readonly pid: number;
+  /** Parent process id. */
   readonly ppid: number;
+  /** Process group id. */
   readonly pgrp: number;
   /** `R`, `S`, `Z`… (`Z` and `X`: exited). */
   readonly state: string;

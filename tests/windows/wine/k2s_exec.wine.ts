@@ -4,11 +4,12 @@
  * program gets `COMPARTMENT_ID_ATTACH` (and the `-env-name` variable with `-self-env`), and
  * the launcher log goes to `%SystemDrive%\var\log\cplauncher`.
  *
- * Not proven here: a real compartment (Wine has none), so the environment check uses strategy
- * `self` in compartment 1, which places nothing.
+ * Not proven here: a real compartment (Wine has none: every id "exists" and nothing is placed),
+ * so only strategy `self` runs a program, and `-compartment 42` is accepted by Wine's stub.
  */
 import assert from "node:assert/strict";
-import { domainEnv } from "../../../src/cli/exec.ts";
+import { domainEnv, runExec } from "../../../src/cli/exec.ts";
+import type { Io } from "../../../src/cli/io.ts";
 import { spawnInJob } from "../../../src/platform/windows/launch.ts";
 import { kernel32 } from "../../../src/platform/windows/kernel32.ts";
 import { iphlpapi } from "../../../src/platform/windows/iphlpapi.ts";
@@ -108,6 +109,99 @@ Deno.test({
     } finally {
       file.close();
       Deno.removeSync(file.path);
+    }
+  },
+});
+
+/**
+ * Runs `cplauncher ARGS` (the k2s form: exec without the word) in this process, collecting
+ * what it prints. The exec entry point is called directly: importing the whole CLI would make
+ * the Windows deno type-check every command under Wine, which takes minutes.
+ */
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const dec = new TextDecoder();
+  const io: Io = {
+    out: (text) => out += text,
+    err: (text) => err += text,
+    outBytes: (bytes) => out += dec.decode(bytes),
+    errBytes: (bytes) => err += dec.decode(bytes),
+  };
+  const code = await runExec(args, io, (error) => {
+    err += `cplauncher: ${error instanceof Error ? error.message : String(error)}\n`;
+    return 2;
+  });
+  return { code, out, err };
+}
+
+Deno.test({
+  ...T,
+  name: "k2s exec: README pure environment mode, -compartment 42 -self-env -no-inject -- myapp",
+  async fn() {
+    const logs = await Deno.makeTempDir({ prefix: "cplauncher-k2s-" });
+    try {
+      for (const name of ["COMPARTMENT_ID", "COMPARTMENT_ID_ATTACH"]) {
+        const run = await cli([
+          "-compartment",
+          "42",
+          "-self-env",
+          "-no-inject",
+          "-log-dir",
+          logs,
+          "--",
+          HELPER,
+          "env",
+          name,
+        ]);
+        assert.equal(run.code, 0, run.err);
+        assert.equal(run.out, "42\n", name);
+        assert.match(run.err, /\(-no-inject accepted for compatibility and ignored\)/);
+        assert.match(run.err, /strategy self/);
+      }
+      // Both runs share this process's pid, so within one second they share a file too.
+      const files = [...Deno.readDirSync(logs)].map((e) => e.name);
+      assert.ok(files.length >= 1 && files.length <= 2, files.join(", "));
+      assert.ok(files.every((f) => /^cplauncher-\d+-\d+\.log$/.test(f)), files.join(", "));
+      const text = files.map((f) => Deno.readTextFileSync(`${logs}\\${f}`)).join("");
+      assert.equal(text.match(/set COMPARTMENT_ID_ATTACH=42 for the program/g)?.length, 2);
+    } finally {
+      await Deno.remove(logs, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  ...T,
+  name: "k2s exec: README dry run, -compartment 42 -dry-run -dll ... -- myapp starts nothing",
+  async fn() {
+    const logs = await Deno.makeTempDir({ prefix: "cplauncher-k2s-" });
+    try {
+      const run = await cli([
+        "-compartment",
+        "42",
+        "-dry-run",
+        "-dll",
+        "C:\\k2s\\cni\\cphook.dll",
+        "-log-dir",
+        logs,
+        "--output",
+        "json",
+        "--",
+        HELPER,
+        "print",
+        "started",
+        "",
+        "0",
+      ]);
+      assert.equal(run.code, 0, run.err);
+      const plan = JSON.parse(run.out);
+      assert.equal(plan.domain, "compartment 42 (static)");
+      assert.deepEqual(plan.env, { COMPARTMENT_ID_ATTACH: "42" });
+      assert.match(plan.launch, /job object/);
+      assert.doesNotMatch(run.out + run.err, /started pid/, "nothing was started");
+    } finally {
+      await Deno.remove(logs, { recursive: true });
     }
   },
 });
