@@ -11,17 +11,9 @@
 import { join } from "node:path";
 import { ROOT } from "./lib/paths.ts";
 import { renderSvg } from "./svg.ts";
-import type {
-  Goal,
-  ModelJson,
-  P1Figures,
-  P3Figures,
-  Results,
-  Runs,
-  SummaryJson,
-} from "./lib/results.ts";
+import type { Goal, P3Figures, P5Figures, Results, Runs, SummaryJson } from "./lib/results.ts";
 
-/** The five goals of issue 8, computed from the runs. */
+/** The goals, computed from the runs (P5's only when the results have P5). */
 export function goalsFrom(runs: Runs): Goal[] {
   const ratioGoal = (
     id: Goal["id"],
@@ -71,7 +63,16 @@ export function goalsFrom(runs: Runs): Goal[] {
       0.5,
       !lost,
     ),
+    ...(runs.P5 ? p5Goals(runs.P5) : []),
   ];
+
+  function p5Goals(p5: P5Figures): Goal[] {
+    return [
+      ratioGoal("P5-time", p5.crowdedStartToExecMs.p50, p5.emptyStartToExecMs.p50, "ms", "<=", 1.1),
+      ratioGoal("P5-rss", p5.crowdedPeakRssMB.p50, p5.emptyPeakRssMB.p50, "MB", "<=", 1.1),
+      absolute("P5-churn", p5.churn.launcherUnrelatedEvents, "events", 0),
+    ];
+  }
 }
 
 const fmt = (x: number | null | undefined, digits = 1) =>
@@ -91,6 +92,9 @@ const WHAT: Record<Goal["id"], string> = {
   "P3-time": "one launcher, N anchors → all serving, p50",
   "P3-rss": "launcher peak RSS (VmHWM) at N anchors, max",
   "P4": "log relay throughput, p50 (bytes lost must be 0)",
+  "P5-time": "exec start → workload exec'd, N unrelated pods vs none, p50",
+  "P5-rss": "launcher peak RSS, N unrelated pods vs none, p50",
+  "P5-churn": "events for unrelated pods reaching the launcher's watch during churn",
 };
 
 /** Why a goal was missed (or how it was met), with the figures that show it. */
@@ -185,6 +189,10 @@ function note(goal: Goal, runs: Runs): string {
         `the early steps cost more than the later ones, which points at heap growth while the ` +
         `anchors resolve and start at once rather than at a steady per-anchor cost.${floor}`;
     }
+    case "P5-time":
+    case "P5-rss":
+    case "P5-churn":
+      return runs.P5 ? p5Note(goal, runs.P5) : "";
     case "P4": {
       const p = runs.P4;
       const lost = p.bytesLost.every((b) => b === 0)
@@ -210,6 +218,200 @@ function note(goal: Goal, runs: Runs): string {
           `pipe into a reader it is ${vsPipe}×.`;
     }
   }
+}
+
+const kB = (bytes: number) => `${fmt(bytes / 1000, 1)} kB`;
+
+/** What P5's launcher asks for, and what a namespace-wide query would bring instead. */
+function p5Query(p5: P5Figures): string {
+  return `The launcher asks for \`labelSelector=bench-p5=anchor\` and ` +
+    `\`fieldSelector=spec.nodeName=p5-node\`: the answer is ${kB(p5.listBytes.anchorOnNode)} ` +
+    `of JSON whatever else the namespace holds (listing the namespace would be ` +
+    `${kB(p5.listBytes.namespace)}: ${p5.settings.unrelatedPods} pods of ~${p5.podJsonBytes} ` +
+    `bytes; its pods on p5-node alone ${kB(p5.listBytes.namespaceOnNode)}).`;
+}
+
+function p5Note(goal: Goal, p5: P5Figures): string {
+  const verdict = goal.met ? "Met" : "Missed";
+  const n = p5.settings.unrelatedPods;
+  switch (goal.id) {
+    case "P5-time":
+      return `${verdict}: \`exec\` reaches its workload in ${
+        fmt(p5.crowdedStartToExecMs.p50)
+      } ms ` +
+        `(p90 ${fmt(p5.crowdedStartToExecMs.p90)}) with ${n} unrelated pods beside its anchor ` +
+        `and ${fmt(p5.emptyStartToExecMs.p50)} ms (p90 ${fmt(p5.emptyStartToExecMs.p90)}) in ` +
+        `an empty namespace, arms alternating in the same run. ${p5Query(p5)}`;
+    case "P5-rss":
+      return `${verdict}: peak RSS ${fmt(p5.crowdedPeakRssMB.p50)} MB (max ` +
+        `${fmt(p5.crowdedPeakRssMB.max)}) with ${n} unrelated pods vs ` +
+        `${fmt(p5.emptyPeakRssMB.p50)} MB (max ${fmt(p5.emptyPeakRssMB.max)}) without: ` +
+        `discovery holds the anchor pod only, reduced to the fields resolution reads.`;
+    default: {
+      const c = p5.churn;
+      return `${verdict}: in ${c.seconds} s of churn (${c.operations} creations and deletions ` +
+        `of unrelated pods, some of them on the anchor's node) the launcher's watch delivered ` +
+        `${c.launcherUnrelatedEvents} events for pods that cannot match, ` +
+        `${c.launcherAnchorEvents} for its anchor (its status written once, mid-churn) and ` +
+        `${c.launcherBookmarks} bookmark${c.launcherBookmarks === 1 ? "" : "s"}; the apiserver ` +
+        `sent the launcher ` +
+        `${kB(c.launcherBytes)} in all (TLS, every connection). A namespace watch ` +
+        `(\`labelSelector=""\`, what the launcher opened before) received ` +
+        `${c.namespaceWatchEvents} events, ${kB(c.namespaceWatchBytes)}, in the same time — ` +
+        `once per launcher, so N nodes' launchers cost the apiserver N such streams.`;
+    }
+  }
+}
+
+/** P5's section: trials, churn, and the watch prices behind the hub's bound. */
+function renderP5(p5: P5Figures, runs: Runs): string[] {
+  const out: string[] = [];
+  out.push("## P5 discovery in a crowded namespace");
+  out.push("");
+  out.push(
+    "Two namespaces each hold one Ready anchor pod (`bench-p5=anchor` on node `p5-node`); " +
+      `one also holds ${p5.settings.unrelatedPods} unrelated pods with other labels, spread ` +
+      "over other node names (every tenth on `p5-node`). Clock from starting `cplauncher exec " +
+      "--label bench-p5=anchor --namespace NS --node p5-node -- bash …` to the workload's " +
+      "first instruction, as in P2; peak RSS is the launcher's VmHWM sampled every 20 ms until " +
+      "it exits (the workload lives 0.5 s, so the launcher's watch of its anchor after the " +
+      "start is included). Arms alternate trial by trial" +
+      (p5.settings.trials > 1 ? ", after one warm-up each" : "") + ". p50 / p90 / max:",
+  );
+  out.push("");
+  if (p5.notes.finishedAt !== runs.notes.finishedAt) {
+    out.push(
+      `P5 was measured in a run of its own (\`--only P5\`, finished ${p5.notes.finishedAt}, ` +
+        `commit ${p5.notes.commit}, src digest ${p5.notes.srcDigest}${
+          p5.notes.srcChangedDuringRun ? ", **src/ changed during that run**" : ""
+        }); the other sections come from the run described at the end.`,
+    );
+    out.push("");
+  }
+  out.push(row(["namespace", "n", "start → exec (ms)", "peak RSS (MB)"]));
+  out.push(row(["---", "---:", "---:", "---:"]));
+  out.push(row([
+    "anchor only",
+    p5.emptyStartToExecMs.n,
+    dist(p5.emptyStartToExecMs),
+    dist(p5.emptyPeakRssMB),
+  ]));
+  out.push(row([
+    `anchor + ${p5.settings.unrelatedPods} unrelated pods`,
+    p5.crowdedStartToExecMs.n,
+    dist(p5.crowdedStartToExecMs),
+    dist(p5.crowdedPeakRssMB),
+  ]));
+  out.push("");
+  const c = p5.churn;
+  out.push(
+    `Churn: one launcher stays running in the crowded namespace (log level trace, which logs ` +
+      `every watch event) while one unrelated pod per second is created and one deleted, for ` +
+      `${c.seconds} s; the anchor's status is written once midway. A TCP relay in front of the apiserver counts what it sends; a namespace ` +
+      "watch in the benchmark process, through a relay of its own, shows what the launcher " +
+      "used to receive.",
+  );
+  out.push("");
+  out.push(row(["watch", "pod events", "of them unrelated", "bookmarks", "bytes received"]));
+  out.push(row(["---", "---:", "---:", "---:", "---:"]));
+  out.push(row([
+    "the launcher's (selector + node)",
+    c.launcherUnrelatedEvents + c.launcherAnchorEvents,
+    c.launcherUnrelatedEvents,
+    c.launcherBookmarks,
+    c.launcherBytes,
+  ]));
+  out.push(row([
+    'namespace (`labelSelector=""`)',
+    c.namespaceWatchEvents,
+    c.namespaceWatchEvents,
+    "–",
+    c.namespaceWatchBytes,
+  ]));
+  out.push("");
+  out.push("### How many selector watches before one namespace watch");
+  out.push("");
+  out.push(
+    "Anchors sharing a namespace (and node filter) each get a watch of their own selector up " +
+      `to a bound (\`DEFAULT_SELECTOR_WATCHES\` in src/kube/pod_hub.ts, ` +
+      `${p5.settings.selectorWatchBound} when this was measured); beyond it one watch of the ` +
+      "namespace — still filtered by node when the anchors name one — serves them all and " +
+      "selectors are matched in the launcher. What a watch costs the launcher, measured in a " +
+      "fresh process that opens the watches through the launcher's code and holds them " +
+      `(${p5.settings.probeRepetitions} runs each; p50):`,
+  );
+  out.push("");
+  out.push(
+    row(["watches", "sockets", "all watching (ms)", "RSS (MB)", "RSS over none (MB)", "pods held"]),
+  );
+  out.push(row(["---", "---:", "---:", "---:", "---:", "---:"]));
+  const floor = p5.watchCosts.find((w) => w.kind === "selectors" && w.watches === 0);
+  for (const w of p5.watchCosts) {
+    const what = w.kind === "selectors"
+      ? w.watches === 0
+        ? "none (code and credentials loaded)"
+        : `${w.watches} selector watch${w.watches === 1 ? "" : "es"}, node-filtered`
+      : w.nodeFiltered
+      ? "1 namespace watch, node-filtered"
+      : "1 namespace watch, whole namespace";
+    out.push(row([
+      what,
+      w.sockets,
+      w.watches === 0 ? "–" : fmt(w.readyMs.p50),
+      fmt(w.rssMB.p50),
+      floor && w !== floor ? fmt(w.rssMB.p50 - floor.rssMB.p50) : "–",
+      w.pods,
+    ]));
+  }
+  out.push("");
+  out.push(...p5BoundReasoning(p5));
+  return out;
+}
+
+/**
+ * The reasoning behind the hub's bound, from the watch prices: what one more selector watch
+ * costs against what one namespace watch of a node costs.
+ */
+function p5BoundReasoning(p5: P5Figures): string[] {
+  const selectors = p5.watchCosts.filter((w) => w.kind === "selectors" && w.watches > 0);
+  const first = selectors[0];
+  const most = selectors.at(-1);
+  const onNode = p5.watchCosts.find((w) => w.kind === "namespace" && w.nodeFiltered);
+  const whole = p5.watchCosts.find((w) => w.kind === "namespace" && !w.nodeFiltered);
+  if (!first || !most || most.watches <= first.watches || !onNode || !whole) return [];
+  const c = p5.churn;
+  const perWatchMB = (most.rssMB.p50 - first.rssMB.p50) / (most.watches - first.watches);
+  const perWatchMs = (most.readyMs.p50 - first.readyMs.p50) / (most.watches - first.watches);
+  const perPodMB = (onNode.rssMB.p50 - first.rssMB.p50) / onNode.pods;
+  const perEvent = c.namespaceWatchEvents > 0
+    ? c.namespaceWatchBytes / c.namespaceWatchEvents
+    : NaN;
+  const bound = p5.settings.selectorWatchBound;
+  return [
+    `Each selector watch past the first adds one connection, ~${fmt(perWatchMB, 2)} MB of ` +
+    `launcher memory and ~${fmt(perWatchMs, 1)} ms of start (${first.watches} → ` +
+    `${most.watches} watches: ${fmt(first.rssMB.p50)} → ${fmt(most.rssMB.p50)} MB, ` +
+    `${fmt(first.readyMs.p50, 0)} → ${fmt(most.readyMs.p50, 0)} ms), and for the apiserver ` +
+    `one more watcher per launcher, on every node that runs one. A namespace watch is a ` +
+    `single connection whose price follows the pods it covers instead: listing and holding ` +
+    `${onNode.pods} pods of one node costs ${fmt(onNode.rssMB.p50 - first.rssMB.p50)} MB ` +
+    `over one selector watch (~${fmt(perPodMB * 1000, 0)} kB per pod), the whole namespace ` +
+    `(${whole.pods} pods) ${fmt(whole.rssMB.p50 - first.rssMB.p50)} MB and ` +
+    `${fmt(whole.readyMs.p50, 0)} ms, and every change of any of those pods is streamed ` +
+    `(~${fmt(perEvent, 0)} bytes per event here).`,
+    "",
+    `Hence the bound of ${bound}: ${bound} selector watches cost ~${
+      fmt(perWatchMB * (bound - 1), 1)
+    } MB and ${bound - 1} connections more than one; a namespace watch of one node at the ` +
+    `kubelet's default limit of 110 pods, ~${fmt(perPodMB * 110, 1)} MB before its stream. ` +
+    `Up to it — the usual launcher, with one to a few anchors per ` +
+    `namespace — every anchor hears only about its own pod. Past it the connections keep ` +
+    `growing with the anchors while one node-filtered namespace watch stays bounded by what ` +
+    `one node runs; without a node the fallback covers the whole namespace, which is why ` +
+    `node-bound anchors (\`\${NODE_NAME}\`) are the configuration to use, and why a launcher ` +
+    `searching all namespaces never falls back.`,
+    "",
+  ];
 }
 
 /** The Markdown page. */
@@ -252,7 +454,8 @@ export function renderMarkdown(results: Results, svgName = "benchmarks.svg"): st
   for (const g of results.goals) {
     out.push(row([
       g.id,
-      WHAT[g.id].replace("N anchors", `${Math.max(...runs.settings.p3Sizes)} anchors`),
+      WHAT[g.id].replace("N anchors", `${Math.max(...runs.settings.p3Sizes)} anchors`)
+        .replace("N unrelated", `${fmt(runs.P5?.settings.unrelatedPods, 0)} unrelated`),
       fmt(g.ours),
       fmt(g.baseline),
       g.unit,
@@ -435,6 +638,8 @@ export function renderMarkdown(results: Results, svgName = "benchmarks.svg"): st
   out.push("");
   out.push(`Launcher peak RSS while relaying: ${fmt(runs.P4.launcherPeakRssMB.max)} MB.`);
   out.push("");
+
+  if (runs.P5) out.push(...renderP5(runs.P5, runs));
 
   out.push("## Resolution scan");
   out.push("");

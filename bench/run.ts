@@ -6,9 +6,11 @@
  *
  *   deno run --allow-all bench/run.ts [--trials N] [--smoke] [--out DIR]
  *
- * `--trials N`: trials per arm of P1 and P2 (default 30). `--smoke`: 1 trial of each and
+ * `--trials N`: trials per arm of P1, P2 and P5 (default 30). `--smoke`: 1 trial of each and
  * small sizes, results into a fresh temp dir (or `--out DIR`), never into the repo.
  * `--out DIR`: write `latest.json`, `benchmarks.md` and `benchmarks.svg` into DIR instead.
+ * `--only P5`: run P5 alone and merge it into the existing `latest.json` (the other figures
+ * stay as they were measured; the report says P5 came from a run of its own).
  * Needs root (network namespaces) and the kube test binaries (built on first use).
  * Everything it creates — namespaces, the apiserver and etcd, processes, temp files — is
  * removed at the end, also when a benchmark fails or the run is interrupted.
@@ -30,7 +32,10 @@ import { type P1Trial, type P1Workload, runP1 } from "./p1_readiness.ts";
 import { type P2Trial, runP2 } from "./p2_cold_start.ts";
 import { makeP3Anchors, type P3Trial, runP3 } from "./p3_scale.ts";
 import { LINE_BYTES, type P4Trial, runP4 } from "./p4_relay.ts";
-import type { P1Figures, P3Figures, Results, Runs } from "./lib/results.ts";
+import { type P5Output, type P5Settings, runP5 } from "./p5_discovery.ts";
+import type { P1Figures, P3Figures, P5Figures, Results, Runs } from "./lib/results.ts";
+import { DEFAULT_SELECTOR_WATCHES } from "../src/kube/pod_hub.ts";
+import type { SourceState } from "./lib/env.ts";
 import { goalsFrom, writeOutputs } from "./report.ts";
 import { runScan, type ScanSize } from "./scan.ts";
 
@@ -38,6 +43,8 @@ interface Options {
   smoke: boolean;
   trials: number;
   out?: string;
+  /** Run only this benchmark and merge it into the existing results. */
+  only?: "P5";
 }
 
 function parseArgs(args: string[]): Options {
@@ -54,8 +61,12 @@ function parseArgs(args: string[]): Options {
       trialsGiven = true;
     } else if (a === "--out" || a.startsWith("--out=")) {
       options.out = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[++i];
+    } else if (a === "--only" || a.startsWith("--only=")) {
+      const v = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[++i];
+      if (v?.toUpperCase() !== "P5") throw new Error(`--only: '${v}' is not P5 (the only choice)`);
+      options.only = "P5";
     } else if (a === "--help" || a === "-h") {
-      console.log("usage: deno task bench [--trials N] [--smoke] [--out DIR]");
+      console.log("usage: deno task bench [--trials N] [--smoke] [--out DIR] [--only P5]");
       Deno.exit(0);
     } else throw new Error(`unknown argument '${a}' (see --help)`);
   }
@@ -138,6 +149,83 @@ function p1Figures(
   };
 }
 
+function p5Figures(
+  output: P5Output,
+  settings: P5Settings,
+  source: SourceState,
+  srcChangedDuringRun: boolean,
+): P5Figures {
+  const ok = output.trials.filter((t) => t.ok);
+  const of = (arm: "empty" | "crowded", key: "startToExecMs" | "peakRssKiB") =>
+    ok.filter((t) => t.arm === arm).map((t) =>
+      key === "peakRssKiB" ? t[key]! * 1024 / 1e6 : t[key]!
+    );
+  const costs = new Map<string, P5Output["watchCosts"]>();
+  for (const c of output.watchCosts) {
+    const key = `${c.kind} ${c.watches} ${c.nodeFiltered}`;
+    costs.set(key, [...costs.get(key) ?? [], c]);
+  }
+  return {
+    settings: {
+      unrelatedPods: output.unrelatedPods,
+      trials: settings.trials,
+      churnSeconds: settings.churnSeconds,
+      probeSizes: [...settings.probeSizes],
+      probeRepetitions: settings.probeRepetitions,
+      selectorWatchBound: DEFAULT_SELECTOR_WATCHES,
+    },
+    podJsonBytes: output.podJsonBytes,
+    listBytes: output.listBytes,
+    emptyStartToExecMs: summarize(of("empty", "startToExecMs")),
+    crowdedStartToExecMs: summarize(of("crowded", "startToExecMs")),
+    emptyPeakRssMB: summarize(of("empty", "peakRssKiB")),
+    crowdedPeakRssMB: summarize(of("crowded", "peakRssKiB")),
+    churn: output.churn,
+    watchCosts: [...costs.values()].map((samples) => ({
+      kind: samples[0].kind,
+      watches: samples[0].watches,
+      nodeFiltered: samples[0].nodeFiltered,
+      readyMs: summarize(samples.map((c) => c.readyMs)),
+      rssMB: summarize(samples.map((c) => c.rssKiB * 1024 / 1e6), 2),
+      sockets: summarize(samples.map((c) => c.sockets), 0).p50,
+      pods: samples[0].pods,
+    })),
+    failures: output.trials.length - ok.length,
+    samples: {
+      empty: of("empty", "startToExecMs").map((v) => round(v)),
+      crowded: of("crowded", "startToExecMs").map((v) => round(v)),
+    },
+    notes: {
+      finishedAt: new Date().toISOString(),
+      loadAverageAtEnd: Deno.loadavg().map((x) => round(x, 2)),
+      commit: source.commit,
+      srcDigest: source.srcDigest,
+      srcChangedDuringRun,
+    },
+  };
+}
+
+/** The sizes of P5 for a full or a smoke run. */
+function p5Settings(options: Options): P5Settings {
+  return options.smoke
+    ? {
+      unrelated: 100,
+      trials: options.trials,
+      warmup: false,
+      churnSeconds: 3,
+      probeSizes: [0, 2],
+      probeRepetitions: 1,
+    }
+    : {
+      unrelated: 3000,
+      trials: options.trials,
+      warmup: true,
+      churnSeconds: 60,
+      probeSizes: [0, 1, 2, 4, 8, 16, 32],
+      probeRepetitions: 3,
+    };
+}
+
 function buildRuns(input: {
   options: Options;
   light: LightWorkload;
@@ -153,6 +241,8 @@ function buildRuns(input: {
   p2: { trials: P2Trial[]; breakdown: import("./p2_cold_start.ts").P2Breakdown };
   p3: P3Trial[];
   p4: P4Trial[];
+  p5: P5Figures;
+  p5Trials: P5Output["trials"];
   scan: ScanSize[];
 }): Runs {
   const { options, light } = input;
@@ -244,6 +334,7 @@ function buildRuns(input: {
       ),
       failures: input.p4.filter((t) => !t.ok).length,
     },
+    P5: input.p5,
     scan: input.scan.map((s) => ({
       made: s.made,
       scanned: s.scanned,
@@ -262,6 +353,7 @@ function buildRuns(input: {
       P2: input.p2.trials.map(roundFields),
       P3: input.p3.map(roundFields),
       P4: input.p4.map(roundFields),
+      P5: input.p5Trials.map(roundFields),
     },
   };
 }
@@ -270,6 +362,36 @@ function roundFields<T extends object>(t: T): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(t)) out[k] = typeof v === "number" ? round(v, 2) : v;
   return out as T;
+}
+
+/** The results P5 is merged into with `--only P5`. */
+async function readResults(path: string): Promise<Results> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw new Error(`--only: no results at ${path} to merge into (run the full benchmark once)`);
+  }
+  const results = JSON.parse(text) as Results;
+  if (!results.runs?.notes || !Array.isArray(results.goals)) {
+    throw new Error(`--only: ${path} is not a results file of bench/run.ts`);
+  }
+  return results;
+}
+
+/** Writes the three files and reports each goal. */
+async function finish(results: Results, jsonPath: string, docsDir: string): Promise<void> {
+  await writeOutputs(results, jsonPath, docsDir);
+  for (const g of results.goals) {
+    log(
+      `${g.id.padEnd(8)} ours ${g.ours} ${g.unit}, baseline ${g.baseline ?? "–"}, ratio ${
+        g.ratio ?? "–"
+      } (goal ${g.goal}): ${g.met ? "met" : "MISSED"}`,
+    );
+  }
+  console.log(jsonPath);
+  console.log(join(docsDir, "benchmarks.md"));
+  console.log(join(docsDir, "benchmarks.svg"));
 }
 
 async function main(): Promise<number> {
@@ -315,9 +437,10 @@ async function main(): Promise<number> {
     const source = await sourceState();
     const light = await lightWorkload(dir);
     log(`light workload: ${light.name}`);
+    const merging = options.only ? await readResults(jsonPath) : undefined;
 
-    log(`resolution scan with ${scanSizes.join(" / ")} namespaces`);
-    const scan = await runScan(scanSizes, scanRepetitions, log);
+    if (!merging) log(`resolution scan with ${scanSizes.join(" / ")} namespaces`);
+    const scan = merging ? [] : await runScan(scanSizes, scanRepetitions, log);
 
     log("starting kube-apiserver and etcd on 127.0.0.1");
     cluster = await startKubeCluster();
@@ -353,6 +476,25 @@ async function main(): Promise<number> {
       log,
       addHost,
     };
+
+    const p5Sizes = p5Settings(options);
+    const measureP5 = async () => {
+      log(`P5 discovery: ${p5Sizes.unrelated} unrelated pods, ${options.trials} trials per arm`);
+      const output = await runP5(ctx, await addHost("p5"), p5Sizes);
+      const after = await sourceState();
+      return {
+        output,
+        figures: p5Figures(output, p5Sizes, source, after.srcDigest !== source.srcDigest),
+      };
+    };
+    if (merging) {
+      const { output, figures } = await measureP5();
+      merging.runs.P5 = figures;
+      merging.runs.trials.P5 = output.trials.map(roundFields);
+      merging.goals = goalsFrom(merging.runs);
+      await finish(merging, jsonPath, docsDir);
+      return 0;
+    }
 
     // The API latency a poller pays per request (input of the modelled Go figures).
     await cluster.createPod(namespace, { name: "api-latency" });
@@ -391,6 +533,9 @@ async function main(): Promise<number> {
       ),
     );
 
+    // Last: its thousands of pods stay in the apiserver until the end of the run.
+    const p5 = await measureP5();
+
     const runs = buildRuns({
       options,
       light,
@@ -406,6 +551,8 @@ async function main(): Promise<number> {
       p2,
       p3,
       p4,
+      p5: p5.figures,
+      p5Trials: p5.output.trials,
       scan,
     });
     const after = await sourceState();
@@ -416,18 +563,7 @@ async function main(): Promise<number> {
           `commit ${source.commit} → ${after.commit}): the figures mix two versions`,
       );
     }
-    const results: Results = { machine, versions, goals: goalsFrom(runs), runs };
-    await writeOutputs(results, jsonPath, docsDir);
-    for (const g of results.goals) {
-      log(
-        `${g.id.padEnd(8)} ours ${g.ours} ${g.unit}, baseline ${g.baseline ?? "–"}, ratio ${
-          g.ratio ?? "–"
-        } (goal ${g.goal}): ${g.met ? "met" : "MISSED"}`,
-      );
-    }
-    console.log(jsonPath);
-    console.log(join(docsDir, "benchmarks.md"));
-    console.log(join(docsDir, "benchmarks.svg"));
+    await finish({ machine, versions, goals: goalsFrom(runs), runs }, jsonPath, docsDir);
     return 0;
   } finally {
     await cleanup();

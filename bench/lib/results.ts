@@ -7,7 +7,7 @@
 
 /** One goal line of the results. */
 export interface Goal {
-  id: "P1" | "P2" | "P3-time" | "P3-rss" | "P4";
+  id: "P1" | "P2" | "P3-time" | "P3-rss" | "P4" | "P5-time" | "P5-rss" | "P5-churn";
   ours: number;
   baseline: number | null;
   unit: string;
@@ -68,6 +68,67 @@ export interface P3Figures {
   failures: number;
 }
 
+/** The launcher-side price of some watches, from fresh processes (see bench/lib/watch_probe.ts). */
+export interface P5WatchCostFigures {
+  /** `selectors`: K selector watches; `namespace`: one watch of every pod of the namespace. */
+  kind: "selectors" | "namespace";
+  /** K (1 for a namespace watch; 0: the code loaded, nothing opened). */
+  watches: number;
+  /** Whether the watches carried `spec.nodeName=…`. */
+  nodeFiltered: boolean;
+  /** First request → every watch listed and watching, ms. */
+  readyMs: SummaryJson;
+  /** Resident memory while watching, MB. */
+  rssMB: SummaryJson;
+  /** Open sockets of the process (p50). */
+  sockets: number;
+  /** Pods the watches held. */
+  pods: number;
+}
+
+/** P5: discovery with N unrelated pods in the anchor's namespace vs an empty one. */
+export interface P5Figures {
+  settings: {
+    unrelatedPods: number;
+    trials: number;
+    churnSeconds: number;
+    probeSizes: number[];
+    probeRepetitions: number;
+    /** The hub's bound on selector watches per namespace and node when this was measured. */
+    selectorWatchBound: number;
+  };
+  /** Size of one unrelated pod as JSON, bytes. */
+  podJsonBytes: number;
+  /** Size of the JSON list answering each query, bytes. */
+  listBytes: { namespace: number; namespaceOnNode: number; anchorOnNode: number };
+  emptyStartToExecMs: SummaryJson;
+  crowdedStartToExecMs: SummaryJson;
+  emptyPeakRssMB: SummaryJson;
+  crowdedPeakRssMB: SummaryJson;
+  churn: {
+    seconds: number;
+    operations: number;
+    launcherBytes: number;
+    launcherUnrelatedEvents: number;
+    /** Events for the anchor itself (its status is written once mid-churn). */
+    launcherAnchorEvents: number;
+    launcherBookmarks: number;
+    namespaceWatchBytes: number;
+    namespaceWatchEvents: number;
+  };
+  watchCosts: P5WatchCostFigures[];
+  failures: number;
+  samples: { empty: number[]; crowded: number[] };
+  /** When P5 was measured, and on which source (it may come from a run of its own). */
+  notes: {
+    finishedAt: string;
+    loadAverageAtEnd: number[];
+    commit: string;
+    srcDigest: string;
+    srcChangedDuringRun: boolean;
+  };
+}
+
 /** Everything measured, raw and summarized. */
 export interface Runs {
   settings: {
@@ -122,6 +183,8 @@ export interface Runs {
     launcherPeakRssMB: SummaryJson;
     failures: number;
   };
+  /** Absent in results measured before P5 existed. */
+  P5?: P5Figures;
   scan: {
     made: number;
     scanned: number;

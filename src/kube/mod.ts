@@ -22,11 +22,18 @@ export {
   type PickOutcome,
   type PickSpec,
 } from "./pick.ts";
-export { type PodSubscriber, PodWatchHub } from "./pod_hub.ts";
+export {
+  DEFAULT_SELECTOR_WATCHES,
+  type PodSubscriber,
+  PodWatchHub,
+  type PodWatchHubOptions,
+  type SubscribeOptions,
+} from "./pod_hub.ts";
 export {
   ALL_NAMESPACES,
   clientNodePodSource,
   describeNamespace,
+  nodeFieldSelector,
   type PodEvent,
   type PodList,
   type PodListerWatcher,

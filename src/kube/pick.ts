@@ -5,12 +5,15 @@
  * @module
  */
 import { describeNamespace } from "./pod_source.ts";
-import { type AnchorPod, describePod, isUsable } from "./pods.ts";
+import {
+  type AnchorPod,
+  CLAIM_HOLDER_ANNOTATION,
+  CLAIM_RENEWED_ANNOTATION,
+  describePod,
+  isUsable,
+} from "./pods.ts";
 
-/** Annotation naming the launcher that holds a claimed anchor. */
-export const CLAIM_HOLDER_ANNOTATION = "cplauncher.dev/claimed-by";
-/** Annotation with the time (ms since epoch) the claim was last renewed. */
-export const CLAIM_RENEWED_ANNOTATION = "cplauncher.dev/claim-renewed";
+export { CLAIM_HOLDER_ANNOTATION, CLAIM_RENEWED_ANNOTATION };
 
 /** What the anchor is and how to choose it. */
 export interface PickSpec {

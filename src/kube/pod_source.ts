@@ -18,12 +18,28 @@ const log = getLogger(["cplauncher", "kube"]);
 
 export { ALL_NAMESPACES };
 
-/** Which pods to list and watch. */
+/** Which pods to list and watch; the apiserver does the filtering. */
 export interface PodQuery {
   /** A namespace, or {@linkcode ALL_NAMESPACES}. */
   readonly namespace: string;
   /** Label selector passed to the server (`""` for all pods). */
   readonly labelSelector: string;
+  /**
+   * Field selector passed to the server, such as {@linkcode nodeFieldSelector}'s
+   * `spec.nodeName=n1` (`""` or absent: no field filter).
+   */
+  readonly fieldSelector?: string;
+}
+
+/**
+ * The field selector of the pods bound to `node`: a list or watch with it hears nothing
+ * about other nodes' pods (the apiserver's watch cache indexes pods by node, as every
+ * kubelet watches its own pods this way).
+ */
+export function nodeFieldSelector(node: string): string {
+  // Field selector values escape `\`, `,` and `=` with a backslash (node names never have
+  // them, but a config value is passed on as written).
+  return `spec.nodeName=${node.replace(/[\\,=]/g, (c) => `\\${c}`)}`;
 }
 
 /** A consistent snapshot of the pods a query matches. */
@@ -93,12 +109,10 @@ export function clientNodePodSource(kube: LoadedKubeConfig): PodListerWatcher {
           clientKubeConfig(kube).makeApiClient(CoreV1Api)
         );
         const client = await api;
+        const filters = serverFilters(query);
         const list = query.namespace === ALL_NAMESPACES
-          ? await client.listPodForAllNamespaces({ labelSelector: query.labelSelector })
-          : await client.listNamespacedPod({
-            namespace: query.namespace,
-            labelSelector: query.labelSelector,
-          });
+          ? await client.listPodForAllNamespaces(filters)
+          : await client.listNamespacedPod({ namespace: query.namespace, ...filters });
         return {
           pods: list.items.map(toAnchorPod),
           resourceVersion: list.metadata?.resourceVersion ?? "",
@@ -125,7 +139,7 @@ export function clientNodePodSource(kube: LoadedKubeConfig): PodListerWatcher {
           watch.watch(
             path,
             {
-              labelSelector: query.labelSelector,
+              ...serverFilters(query),
               resourceVersion,
               allowWatchBookmarks: true,
               timeoutSeconds,
@@ -166,5 +180,13 @@ export function clientNodePodSource(kube: LoadedKubeConfig): PodListerWatcher {
         },
       };
     },
+  };
+}
+
+/** The query's selectors as request parameters; empty ones are not sent. */
+function serverFilters(query: PodQuery): { labelSelector?: string; fieldSelector?: string } {
+  return {
+    ...(query.labelSelector ? { labelSelector: query.labelSelector } : {}),
+    ...(query.fieldSelector ? { fieldSelector: query.fieldSelector } : {}),
   };
 }

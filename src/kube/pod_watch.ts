@@ -21,6 +21,8 @@ export interface PodSetWatchOptions {
   readonly namespace: string;
   /** Label selector the server filters by. */
   readonly labelSelector: string;
+  /** Field selector the server filters by (e.g. `nodeFieldSelector(node)`); default none. */
+  readonly fieldSelector?: string;
   /** Called after every change of the pod set (and after each list). */
   readonly onChange: (pods: readonly AnchorPod[]) => void;
   /** Called once when the watch gives up for good (e.g. 403). */
@@ -60,7 +62,16 @@ export class PodSetWatch {
   /** Creates the watch; call {@linkcode start} to run it. */
   constructor(options: PodSetWatchOptions) {
     this.#options = options;
-    this.#query = { namespace: options.namespace, labelSelector: options.labelSelector };
+    this.#query = {
+      namespace: options.namespace,
+      labelSelector: options.labelSelector,
+      ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+    };
+  }
+
+  /** What this watch asks the server for. */
+  get query(): PodQuery {
+    return this.#query;
   }
 
   /** Current pods, in no particular order. */
@@ -93,6 +104,7 @@ export class PodSetWatch {
         if (needList) {
           await this.#list();
           needList = false;
+          if (this.#stopped) return;
         }
         const eventsBefore = this.stats.events;
         const end = await this.#watchOnce();
@@ -138,10 +150,19 @@ export class PodSetWatch {
     const request = this.#options.source.watch(this.#query, this.#resourceVersion, (event) => {
       this.stats.events++;
       if (event.type === "BOOKMARK") {
+        log.trace("watch bookmark at resourceVersion {resourceVersion}", {
+          resourceVersion: event.resourceVersion,
+        });
         if (event.resourceVersion) this.#resourceVersion = event.resourceVersion;
         return;
       }
       const pod = event.pod;
+      log.trace("watch event {type} {namespace}/{pod} at resourceVersion {resourceVersion}", {
+        type: event.type,
+        namespace: pod.namespace,
+        pod: pod.name,
+        resourceVersion: pod.resourceVersion,
+      });
       if (pod.resourceVersion) this.#resourceVersion = pod.resourceVersion;
       if (event.type === "DELETED") this.#pods.delete(pod.uid);
       else this.#pods.set(pod.uid, pod);

@@ -1,9 +1,19 @@
 /**
- * The parts of a Pod that anchor resolution looks at.
+ * The parts of a Pod that anchor resolution looks at. Pods are reduced to these as they
+ * arrive from the apiserver, so no list or watch holds on to whole pod objects (with their
+ * spec, managed fields and last-applied annotations) for longer than one conversion.
  *
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
+
+/** Annotation naming the launcher that holds a claimed anchor. */
+export const CLAIM_HOLDER_ANNOTATION = "cplauncher.dev/claimed-by";
+/** Annotation with the time (ms since epoch) the claim was last renewed. */
+export const CLAIM_RENEWED_ANNOTATION = "cplauncher.dev/claim-renewed";
+
+/** The only annotations resolution reads (`pick: claim`); others are not kept. */
+const KEPT_ANNOTATIONS = [CLAIM_HOLDER_ANNOTATION, CLAIM_RENEWED_ANNOTATION] as const;
 
 /** A pod as anchor resolution sees it. */
 export interface AnchorPod {
@@ -27,13 +37,16 @@ export interface AnchorPod {
   readonly ips: readonly string[];
   /** creationTimestamp in ms since the epoch (0 if absent). */
   readonly createdAt: number;
-  /** Pod annotations. */
+  /** The pod's claim annotations ({@linkcode CLAIM_HOLDER_ANNOTATION} and the renewal time). */
   readonly annotations: Readonly<Record<string, string>>;
-  /** Pod labels. */
+  /** Pod labels (a watch shared by several selectors matches them on the client). */
   readonly labels: Readonly<Record<string, string>>;
 }
 
-/** Reduces a V1Pod to the fields resolution needs. */
+/**
+ * Reduces a V1Pod to the fields resolution needs. The result shares no object with `pod`,
+ * so keeping it does not keep the pod alive.
+ */
 export function toAnchorPod(pod: V1Pod): AnchorPod {
   const status = pod.status ?? {};
   const ips = (status.podIPs ?? []).map((p) => p.ip).filter((ip): ip is string => !!ip);
@@ -51,9 +64,16 @@ export function toAnchorPod(pod: V1Pod): AnchorPod {
     deleting: !!pod.metadata?.deletionTimestamp,
     ips,
     createdAt: created ? new Date(created).getTime() : 0,
-    annotations: pod.metadata?.annotations ?? {},
-    labels: pod.metadata?.labels ?? {},
+    annotations: claimAnnotations(pod.metadata?.annotations),
+    labels: { ...pod.metadata?.labels },
   };
+}
+
+function claimAnnotations(all: Record<string, string> | undefined): Record<string, string> {
+  const kept: Record<string, string> = {};
+  if (!all) return kept;
+  for (const key of KEPT_ANNOTATIONS) if (Object.hasOwn(all, key)) kept[key] = all[key];
+  return kept;
 }
 
 /** Whether a pod can serve as an anchor now. */

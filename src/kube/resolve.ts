@@ -10,11 +10,14 @@ import { KubeError } from "./errors.ts";
 import { clientKubeConfig, type LoadedKubeConfig } from "./kubeconfig.ts";
 import { pickAnchor, type PickSpec } from "./pick.ts";
 import type { PodWatchHub } from "./pod_hub.ts";
-import { clientNodePodSource, type PodListerWatcher } from "./pod_source.ts";
+import { clientNodePodSource, nodeFieldSelector, type PodListerWatcher } from "./pod_source.ts";
 import { PodSetWatch } from "./pod_watch.ts";
 import type { AnchorPod } from "./pods.ts";
 
 const log = getLogger(["cplauncher", "kube"]);
+
+/** How long a timed-out node-bound anchor waits for the list that explains the timeout. */
+const OTHER_NODES_LIST_MS = 1000;
 
 /** The pod an anchor resolved to. */
 export interface ResolvedPod {
@@ -152,22 +155,34 @@ export async function resolvePodAnchor(
     onRetry: (error: KubeError) => lastTransient = error.message,
   };
   let stopWatching: () => Promise<void>;
+  let source: PodListerWatcher;
   if (options.hub) {
-    stopWatching = options.hub.subscribe(spec.namespace, spec.selector, handlers);
+    source = options.hub.source;
+    stopWatching = options.hub.subscribe(
+      spec.namespace,
+      spec.selector,
+      handlers,
+      spec.node ? { node: spec.node } : {},
+    );
   } else {
+    source = options.source ?? clientNodePodSource(kube);
     const watch = new PodSetWatch({
-      source: options.source ?? clientNodePodSource(kube),
+      source,
       namespace: spec.namespace,
       labelSelector: spec.selector,
+      ...(spec.node ? { fieldSelector: nodeFieldSelector(spec.node) } : {}),
       ...handlers,
       ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
     });
     watch.start();
     stopWatching = () => watch.stop();
   }
-  const timer = setTimeout(() => {
+  const timer = setTimeout(async () => {
     const seconds = (spec.timeoutMs / 1000).toFixed(spec.timeoutMs % 1000 ? 1 : 0);
-    const reason = !listed && lastTransient ? lastTransient : lastReason;
+    let reason = !listed && lastTransient ? lastTransient : lastReason;
+    if (listed && spec.node && !settled) {
+      reason = await describeOtherNodes(source, spec, holder, ttlMs) ?? reason;
+    }
     settle({
       error: new KubeError(
         "timeout",
@@ -211,5 +226,41 @@ export async function resolvePodAnchor(
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
     await stopWatching();
+  }
+}
+
+/**
+ * The watch of a node-bound anchor only hears about pods of that node. When it times out,
+ * one list of the selector on every node says whether the anchor runs elsewhere, which is
+ * the usual mistake (a wrong node name).
+ *
+ * @returns the reason to report, or `undefined` when the list fails or finds a usable pod.
+ */
+async function describeOtherNodes(
+  source: PodListerWatcher,
+  spec: PickSpec,
+  holder: string,
+  ttlMs: number,
+): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // Bounded: the timeout is already due, and this only improves its message.
+    const answer = await Promise.race([
+      source.list({ namespace: spec.namespace, labelSelector: spec.selector }),
+      new Promise<undefined>((resolve) =>
+        timer = setTimeout(() => resolve(undefined), OTHER_NODES_LIST_MS)
+      ),
+    ]);
+    if (!answer) return undefined;
+    const outcome = pickAnchor(answer.pods, spec, { holder, ttlMs, now: Date.now() });
+    return outcome.kind === "wait" ? outcome.reason : undefined;
+  } catch (error) {
+    log.debug("listing {selector} on every node failed: {message}", {
+      selector: spec.selector,
+      message: error instanceof Error ? error.message : String(error),
+    });
+    return undefined;
+  } finally {
+    clearTimeout(timer);
   }
 }

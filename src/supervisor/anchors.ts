@@ -56,7 +56,7 @@ export interface AnchorContext {
   readonly kube: () => Promise<LoadedKubeConfig>;
   /** Claim identity, TTL and watch backoff. */
   readonly resolveOptions?: ResolvePodOptions;
-  /** One pod watch per namespace shared by all anchors (optional; see PodWatchHub). */
+  /** Pod watches shared by all anchors (optional; see PodWatchHub). */
   readonly hub?: () => Promise<PodWatchHub>;
   /** Where pods are listed and watched without a hub (default: the apiserver). */
   readonly podSource?: PodListerWatcher;
@@ -201,7 +201,7 @@ export async function watchAnchorPod(
         anchor: resolved.name,
         message: error.message,
       }),
-  });
+  }, anchor.node ? { node: anchor.node } : {});
 }
 
 function errorText(error: unknown): string {

@@ -85,7 +85,7 @@ export class Supervisor {
     let kube: Promise<LoadedKubeConfig> | undefined;
     const loadKube = () =>
       kube ??= options.kube?.() ?? loadKubeConfig(config.kubernetes.kubeconfig);
-    // One pod watch per namespace, shared by all anchors of this supervisor.
+    // Pod watches shared by all anchors of this supervisor (see PodWatchHub).
     const hub = () =>
       this.#hub ??= (async () =>
         new PodWatchHub(

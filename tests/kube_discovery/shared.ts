@@ -3,7 +3,15 @@
  * stopped by the file's last test (and killed on unload if a test run is interrupted).
  */
 import { type KubeCluster, startKubeCluster } from "../support/kube_cluster.ts";
-import { type LoadedKubeConfig, loadKubeConfig } from "../../src/kube/mod.ts";
+import {
+  type LoadedKubeConfig,
+  loadKubeConfig,
+  type PodEvent,
+  type PodList,
+  type PodListerWatcher,
+  type PodQuery,
+  type PodWatchRequest,
+} from "../../src/kube/mod.ts";
 import type { LogRecord } from "@logtape/logtape";
 import { setupLogging } from "../../src/log/mod.ts";
 
@@ -55,3 +63,57 @@ export async function captureLogs(level: "trace" | "debug" | "info" = "trace"): 
 export const SHARED = { sanitizeOps: false, sanitizeResources: false } as const;
 
 export type { LogRecord };
+
+/** One pod event a {@linkcode RecordingSource} passed on. */
+export interface RecordedEvent {
+  readonly query: PodQuery;
+  readonly type: "ADDED" | "MODIFIED" | "DELETED";
+  readonly pod: string;
+}
+
+/**
+ * A pod source that passes everything through to another one (the apiserver) and records
+ * what was asked for and what came back: the queries of every list and watch request, how
+ * many pods each list returned, and every pod event a watch delivered.
+ */
+export class RecordingSource implements PodListerWatcher {
+  readonly #inner: PodListerWatcher;
+  /** List requests: the query and how many pods the server returned. */
+  readonly lists: { query: PodQuery; pods: number }[] = [];
+  /** Queries of the watch requests. */
+  readonly watches: PodQuery[] = [];
+  /** Pod events delivered (bookmarks are not counted). */
+  readonly events: RecordedEvent[] = [];
+
+  /** Wraps `inner`. */
+  constructor(inner: PodListerWatcher) {
+    this.#inner = inner;
+  }
+
+  /** The inner source's server. */
+  get server(): string {
+    return this.#inner.server;
+  }
+
+  /** Lists through the inner source. */
+  async list(query: PodQuery): Promise<PodList> {
+    const list = await this.#inner.list(query);
+    this.lists.push({ query, pods: list.pods.length });
+    return list;
+  }
+
+  /** Watches through the inner source. */
+  watch(
+    query: PodQuery,
+    resourceVersion: string,
+    onEvent: (event: PodEvent) => void,
+  ): PodWatchRequest {
+    this.watches.push(query);
+    return this.#inner.watch(query, resourceVersion, (event) => {
+      if (event.type !== "BOOKMARK") {
+        this.events.push({ query, type: event.type, pod: event.pod.name });
+      }
+      onEvent(event);
+    });
+  }
+}

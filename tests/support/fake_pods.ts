@@ -1,7 +1,9 @@
 /**
  * An in-memory pod source for fast discovery tests, in the manner of client-go's fake
  * ListerWatcher: tests add, change and delete pods, and script failures; every list and
- * watch request is counted.
+ * watch request is counted. It filters the way the apiserver does — label and field
+ * selectors, and a pod whose change makes it start or stop matching a watch arrives there as
+ * ADDED or DELETED — so tests can count what a query lets through.
  */
 import { KubeError } from "../../src/kube/errors.ts";
 import {
@@ -48,10 +50,19 @@ export class FakePodSource implements PodListerWatcher {
   #version = 1;
   /** Errors thrown by the next list calls, first first. */
   readonly listFailures: KubeError[] = [];
-  /** Requests seen. */
-  readonly calls = { lists: 0, watches: 0 };
+  /** Requests seen, and the events delivered to watches (bookmarks excluded). */
+  readonly calls = { lists: 0, watches: 0, events: 0 };
   /** Queries of the list requests, in order. */
   readonly listQueries: PodQuery[] = [];
+  /** Queries of the watch requests, in order. */
+  readonly watchQueries: PodQuery[] = [];
+  /** The resourceVersion each watch request continued from, in order. */
+  readonly watchVersions: string[] = [];
+
+  /** Queries of the watches currently open. */
+  get openQueries(): PodQuery[] {
+    return [...this.#watches].map((w) => w.query);
+  }
 
   /** Watches currently open. */
   get openWatches(): number {
@@ -69,8 +80,10 @@ export class FakePodSource implements PodListerWatcher {
     });
   }
 
-  watch(query: PodQuery, _rv: string, onEvent: (event: PodEvent) => void): PodWatchRequest {
+  watch(query: PodQuery, rv: string, onEvent: (event: PodEvent) => void): PodWatchRequest {
     this.calls.watches++;
+    this.watchQueries.push(query);
+    this.watchVersions.push(rv);
     let end!: (end: WatchEnd | KubeError) => void;
     const done = new Promise<WatchEnd>((resolve, reject) => {
       end = (value) => {
@@ -84,13 +97,19 @@ export class FakePodSource implements PodListerWatcher {
     return { done, abort: () => end("closed") };
   }
 
-  /** Adds or replaces a pod and tells the watches. */
+  /** Adds or replaces a pod and tells the watches it matched before or matches now. */
   upsert(pod: AnchorPod): AnchorPod {
     const version = String(++this.#version);
     const stored = { ...pod, resourceVersion: version };
-    const type = this.#pods.has(stored.uid) ? "MODIFIED" : "ADDED";
+    const before = this.#pods.get(stored.uid);
     this.#pods.set(stored.uid, stored);
-    for (const w of this.#watches) if (matches(w.query, stored)) w.onEvent({ type, pod: stored });
+    for (const w of this.#watches) {
+      const was = before !== undefined && matches(w.query, before);
+      const is = matches(w.query, stored);
+      if (was || is) {
+        this.#deliver(w, { type: was && is ? "MODIFIED" : is ? "ADDED" : "DELETED", pod: stored });
+      }
+    }
     return stored;
   }
 
@@ -102,21 +121,54 @@ export class FakePodSource implements PodListerWatcher {
     const version = String(++this.#version);
     for (const w of this.#watches) {
       if (matches(w.query, pod)) {
-        w.onEvent({ type: "DELETED", pod: { ...pod, resourceVersion: version } });
+        this.#deliver(w, { type: "DELETED", pod: { ...pod, resourceVersion: version } });
       }
     }
   }
 
-  /** Ends every open watch with `end` (410 Gone, a quiet close, or an error). */
-  endWatches(end: WatchEnd | KubeError): void {
-    for (const w of [...this.#watches]) w.end(end);
+  /** Sends every open watch a bookmark at a new resourceVersion, which it returns. */
+  bookmark(): string {
+    const resourceVersion = String(++this.#version);
+    for (const w of this.#watches) w.onEvent({ type: "BOOKMARK", resourceVersion });
+    return resourceVersion;
+  }
+
+  #deliver(watch: OpenWatch, event: PodEvent): void {
+    this.calls.events++;
+    watch.onEvent(event);
+  }
+
+  /** Ends the open watches (those `where` picks) with `end`: 410 Gone, a quiet close, or an error. */
+  endWatches(end: WatchEnd | KubeError, where: (query: PodQuery) => boolean = () => true): void {
+    for (const w of [...this.#watches]) if (where(w.query)) w.end(end);
   }
 }
 
 function matches(query: PodQuery, pod: AnchorPod): boolean {
   if (query.namespace !== ALL_NAMESPACES && query.namespace !== pod.namespace) return false;
+  if (!fieldsMatch(query.fieldSelector ?? "", pod)) return false;
   if (query.labelSelector === "") return true;
   const parsed = parseSelector(query.labelSelector);
   if (!parsed.ok) throw new Error(`fake source: bad selector ${query.labelSelector}`);
   return selectorMatches(parsed.requirements, pod.labels);
+}
+
+/** The pod fields the apiserver can select pods by that an AnchorPod has. */
+const FIELDS: Record<string, (pod: AnchorPod) => string> = {
+  "spec.nodeName": (pod) => pod.node ?? "",
+  "metadata.name": (pod) => pod.name,
+  "metadata.namespace": (pod) => pod.namespace,
+  "status.phase": (pod) => pod.phase ?? "",
+};
+
+/** `field=value`, `field==value` and `field!=value` terms joined by commas, like the server. */
+function fieldsMatch(selector: string, pod: AnchorPod): boolean {
+  if (selector === "") return true;
+  return selector.split(/(?<!\\),/).every((term) => {
+    const parsed = /^([^!=]+)(==|=|!=)(.*)$/.exec(term);
+    const field = parsed && FIELDS[parsed[1]];
+    if (!parsed || !field) throw new Error(`fake source: unsupported field selector ${term}`);
+    const value = parsed[3].replace(/\\(.)/g, "$1");
+    return parsed[2] === "!=" ? field(pod) !== value : field(pod) === value;
+  });
 }

@@ -311,7 +311,7 @@ Deno.test("fast: an anchor whose IP changes moves the workload too", async () =>
   await supervisor.stop();
 });
 
-Deno.test("fast: workloads on anchors of one namespace share one pod watch", async () => {
+Deno.test("fast: anchors of one namespace each get a watch filtered by their selector", async () => {
   const pods = new FakePodSource();
   pods.upsert(fakePod({ name: "p1", ip: "10.9.2.1", labels: { app: "one" } }));
   pods.upsert(fakePod({ name: "p2", ip: "10.9.2.2", labels: { app: "two" } }));
@@ -328,8 +328,9 @@ Deno.test("fast: workloads on anchors of one namespace share one pod watch", asy
   const { supervisor } = supervise(result.config, platform, { podSource: pods });
   supervisor.start();
   await until(() => platform.launches.length === 2, "both starts");
-  await until(() => pods.openWatches === 1, "the anchor watch");
-  assert.equal(pods.openWatches, 1, "one watch for the namespace, shared by both anchors");
+  await until(() => pods.openWatches === 2, "the anchor watches");
+  const selectors = pods.openQueries.map((q) => q.labelSelector).sort();
+  assert.deepEqual(selectors, ["app=one", "app=two"], "the server filters each watch");
   const ips = platform.launches.map((l) => l.domain.kind === "netns" && l.domain.path).sort();
   assert.deepEqual(ips, ["/fake/netns/10.9.2.1", "/fake/netns/10.9.2.2"]);
   await supervisor.stop();
