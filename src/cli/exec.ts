@@ -118,6 +118,7 @@ function execPlatform(base: PlatformBackend, request: ExecRequest): PlatformBack
     resolveAddress: (ip, options) => base.resolveAddress(ip, options),
     openStatic: (anchor) => base.openStatic(anchor),
     listening: (domain, child, port) => base.listening(domain, child, port),
+    inspectProgram: (spec) => base.inspectProgram(spec),
     launch: (domain, spec) => {
       const extra = domainEnv(domain, request.selfEnv, request.envName);
       for (const [name, value] of Object.entries(extra)) {

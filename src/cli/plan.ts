@@ -1,14 +1,27 @@
 /**
- * `cplauncher plan`: what `run` would do, without touching anything.
+ * `cplauncher plan`: what `run` would do, without touching anything — except, with `--pin`,
+ * the lock file that records each workload's program digest.
  *
  * @module
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import { type Anchor, type Config, formatDuration, loadConfig } from "../config/mod.ts";
+import {
+  type Anchor,
+  type Config,
+  formatDuration,
+  loadConfig,
+  lockName,
+  lockPathFor,
+  type ProgramLock,
+  readLock,
+  SHA256_AUTO,
+  writeLock,
+} from "../config/mod.ts";
 import { type LoadedKubeConfig, loadKubeConfig } from "../kube/mod.ts";
 import { createPlatform } from "../platform/mod.ts";
 import { resolveAnchor } from "../supervisor/mod.ts";
-import { CliError, EXIT_RESOLVE, EXIT_USAGE } from "./exit_codes.ts";
+import { CliError, EXIT_LAUNCH, EXIT_RESOLVE, EXIT_USAGE } from "./exit_codes.ts";
+import { recordPins } from "./lock.ts";
 import { type CommandContext, configOption, resolveConfigPath } from "./options.ts";
 
 /** Target operating system of a plan. */
@@ -34,6 +47,8 @@ export interface WorkloadPlan {
   readonly restart: string;
   readonly probes: readonly string[];
   readonly port?: number;
+  /** The digest `run` enforces and where it comes from; `sha256` absent: `auto`, unrecorded. */
+  readonly pin?: { readonly sha256?: string; readonly from: string };
 }
 
 /** What `run` would do with a config. */
@@ -76,8 +91,29 @@ function launchStep(config: Config, name: string, platform: PlanPlatform): strin
     : `plain CreateProcessW with ${workload.windows.compartmentEnv}=<id> (workload switches its own threads)`;
 }
 
-/** Builds the plan for `config` on `platform`. Pure: reads nothing, contacts nothing. */
-export function buildPlan(config: Config, platform: PlanPlatform): RunPlan {
+/** The `pin` field of a workload's plan: the config's digest, else the lock file's. */
+function pinOf(
+  name: string,
+  sha256: string | undefined,
+  lock: ProgramLock | undefined,
+): Pick<WorkloadPlan, "pin"> {
+  if (sha256 !== undefined && sha256 !== SHA256_AUTO) {
+    return { pin: { sha256, from: "the config" } };
+  }
+  const entry = lock && Object.hasOwn(lock.workloads, name) ? lock.workloads[name] : undefined;
+  if (entry) return { pin: { sha256: entry.sha256, from: lockName(lock!) } };
+  return sha256 === SHA256_AUTO ? { pin: { from: "auto" } } : {};
+}
+
+/**
+ * Builds the plan for `config` on `platform`, with the digests of `lock` if given. Pure: reads
+ * nothing, contacts nothing.
+ */
+export function buildPlan(
+  config: Config,
+  platform: PlanPlatform,
+  lock?: ProgramLock,
+): RunPlan {
   return {
     platform,
     anchors: Object.entries(config.anchors).map(([name, anchor]) => ({
@@ -104,6 +140,7 @@ export function buildPlan(config: Config, platform: PlanPlatform): RunPlan {
         } every ${formatDuration(p!.period)}`
       ),
       ...(w.port !== undefined ? { port: w.port } : {}),
+      ...pinOf(name, w.sha256, lock),
     })),
   };
 }
@@ -121,6 +158,13 @@ export function formatPlan(plan: RunPlan): string {
     lines.push(`    command: ${JSON.stringify(w.command)}${w.cwd ? ` in ${w.cwd}` : ""}`);
     if (w.envKeys.length > 0) lines.push(`    env: ${w.envKeys.join(", ")}`);
     lines.push(`    launch: ${w.launch}`);
+    if (w.pin) {
+      lines.push(
+        w.pin.sha256
+          ? `    sha256: ${w.pin.sha256} (from ${w.pin.from})`
+          : "    sha256: auto, not recorded yet (record it with plan --pin)",
+      );
+    }
     if (w.port !== undefined) lines.push(`    verify: listening on :${w.port} inside the anchor`);
     lines.push(`    restart: ${w.restart}`);
     for (const probe of w.probes) lines.push(`    probe ${probe}`);
@@ -142,11 +186,39 @@ export function planCommand(program: Command, context: () => CommandContext): vo
       new Option("--platform <os>", "plan for this OS").choices(["linux", "windows"] as const),
     )
     .option("--resolve", "also resolve every anchor now (Kubernetes + network), launching nothing")
+    .option(
+      "--pin",
+      "record the SHA-256 of every workload's program in the lock file next to the config " +
+        "(run then refuses any other); needs to run on the node itself",
+    )
     .action(async (options) => {
-      const config = await loadConfig(resolveConfigPath(options.config));
+      const path = resolveConfigPath(options.config);
+      const config = await loadConfig(path);
       const platform = options.platform ?? (Deno.build.os === "windows" ? "windows" : "linux");
-      const plan = buildPlan(config, platform);
       const { io, setExitCode } = context();
+      if (options.pin) {
+        if (options.platform && options.platform !== Deno.build.os) {
+          throw new CliError(
+            `--pin needs to run on the ${options.platform} node itself`,
+            EXIT_USAGE,
+          );
+        }
+        const pinned = await recordPins(config, path, await createPlatform());
+        if (!pinned.lock) {
+          for (const problem of pinned.problems) io.err(`cplauncher: ${problem}\n`);
+          throw new CliError(
+            `nothing recorded in ${lockPathFor(path)}: ${pinned.problems.length} program(s) ` +
+              "could not be pinned",
+            EXIT_LAUNCH,
+          );
+        }
+        await writeLock(pinned.lock);
+        io.err(
+          `cplauncher: recorded ${Object.keys(pinned.lock.workloads).length} program ` +
+            `digest(s) in ${pinned.lock.path}\n`,
+        );
+      }
+      const plan = buildPlan(config, platform, await readLock(lockPathFor(path)));
       if (!options.resolve) {
         io.out(options.output === "json" ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
         return;

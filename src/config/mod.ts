@@ -7,6 +7,17 @@ export { formatDuration, parseDuration } from "./duration.ts";
 export { ConfigError, type ConfigIssue, formatIssue } from "./errors.ts";
 export { interpolate } from "./interpolate.ts";
 export {
+  formatLock,
+  LOCK_VERSION,
+  type LockEntry,
+  lockName,
+  lockPathFor,
+  parseLock,
+  type ProgramLock,
+  readLock,
+  writeLock,
+} from "./lock.ts";
+export {
   type EnvLookup,
   loadConfig,
   type LoadOptions,
@@ -21,6 +32,7 @@ export {
   configJsonSchema,
   configSchema,
   PICK_MODES,
+  SHA256_AUTO,
 } from "./schema.ts";
 export type {
   Anchor,

@@ -9,6 +9,9 @@ import { parseDuration } from "./duration.ts";
 import { parseSelector } from "./selector.ts";
 import type { Anchor, Config, PickMode } from "./types.ts";
 
+/** The `sha256` value that takes a workload's digest from the lock file. */
+export const SHA256_AUTO = "auto";
+
 /** Config `apiVersion` this build understands. */
 export const API_VERSION = "cplauncher/v1";
 
@@ -190,10 +193,13 @@ const workloadSchema = z.strictObject({
   env: z.record(z.string().regex(/^[^=\0]+$/, "not a valid variable name"), envValue)
     .default({}),
   cwd: z.string().min(1).optional(),
-  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "sha256 must be 64 hex digits")
+  sha256: z.string().regex(/^([0-9a-fA-F]{64}|auto)$/, "sha256 must be 64 hex digits or auto")
     .transform((s) => s.toLowerCase()).optional().describe(
-      "Refuse to launch a program with another SHA-256 digest",
+      "Refuse to launch a program with another SHA-256 digest; auto: the digest recorded in the lock file by `cplauncher plan --pin`",
     ),
+  programOwner: z.enum(["root", "any"]).optional().describe(
+    "Linux, pinned programs: root (default) refuses a program not owned by root or writable by group or others; any allows it",
+  ),
   port: port.optional().describe("Verify the workload listens on this TCP port in the anchor"),
   restart: restartSchema.prefault({}),
   stopTimeout: duration.prefault("10s"),

@@ -94,8 +94,17 @@ export interface Workload {
   env: Record<string, string>;
   /** Working directory; absent: the launcher's. */
   cwd?: string;
-  /** Lowercase hex SHA-256 the program must have; absent: not checked. */
+  /**
+   * The SHA-256 the program must have: 64 hex digits (lowercased), or `auto` for the digest
+   * recorded in the lock file next to the config (`cplauncher plan --pin`). Absent: the lock
+   * file's digest if it records one, else not checked.
+   */
   sha256?: string;
+  /**
+   * Linux, for a pinned program: `root` (absent means this) refuses a program that is not owned
+   * by root or that group or others may write; `any` allows it.
+   */
+  programOwner?: "root" | "any";
   /** TCP port the workload must be listening on inside the anchor; absent: not checked. */
   port?: number;
   /** When and how fast the workload is restarted. */

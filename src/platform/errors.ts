@@ -23,8 +23,8 @@ export type SystemCallErrorKind =
 /**
  * What went wrong in a backend. Resolution (`resolveAddress`, `openStatic`) fails with
  * `invalid-argument`, `unsupported`, `privilege`, `no-domain` or an `address-*` kind; a launch
- * fails with `unsupported`, `invalid-command`, `command-not-found`, `domain-changed`, `spawn`
- * or `placement`; a failed system call keeps its code convention as its kind. `stranded` can
+ * fails with `unsupported`, `invalid-command`, `command-not-found`, `digest-mismatch`,
+ * `unsafe-program`, `domain-changed`, `spawn` or `placement`; a failed system call keeps its code convention as its kind. `stranded` can
  * come from any of them and means the launcher itself can no longer be trusted.
  */
 export type PlatformErrorKind =
@@ -47,6 +47,13 @@ export type PlatformErrorKind =
   | "invalid-command"
   /** The program to start does not exist or is not executable. */
   | "command-not-found"
+  /** The program's SHA-256 is not the pinned one; nothing was started. */
+  | "digest-mismatch"
+  /**
+   * A pinned program that others than root could change after its digest was checked (not
+   * owned by root, writable by group or others), or a file that cannot be pinned at all.
+   */
+  | "unsafe-program"
   /** The domain's path now names another domain than the one resolved (the pod restarted). */
   | "domain-changed"
   /** The operating system refused to start the process. */

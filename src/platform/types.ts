@@ -51,6 +51,34 @@ export interface LaunchSpec {
    * killed if the launcher dies. `terminate` and `kill` then reach the whole tree.
    */
   readonly waitTree?: boolean;
+  /**
+   * Lowercase hex SHA-256 the program must have. The backend hashes the very file it starts,
+   * from a handle it keeps until the process runs it, and refuses (`digest-mismatch`) to start
+   * anything else; absent: not checked.
+   */
+  readonly sha256?: string;
+  /** Where {@linkcode LaunchSpec.sha256} comes from, for the refusal message (`the config`). */
+  readonly pinnedBy?: string;
+  /**
+   * Linux, with `sha256`: `root` (the default) refuses (`unsafe-program`) a program that is not
+   * owned by root or that group or others may write, because whoever can write it can change
+   * it after its digest was checked; `any` skips that check.
+   */
+  readonly programOwner?: ProgramOwner;
+}
+
+/** Who may own a pinned program (see {@linkcode LaunchSpec.programOwner}). */
+export type ProgramOwner = "root" | "any";
+
+/** What names a workload's program: the fields of a {@linkcode LaunchSpec} that find it. */
+export type ProgramSpec = Pick<LaunchSpec, "name" | "command" | "env" | "cwd" | "programOwner">;
+
+/** The file a launch runs, as the backend resolved it. */
+export interface ResolvedProgram {
+  /** Absolute path the program was found at (`command[0]` resolved against cwd and PATH). */
+  readonly path: string;
+  /** Its SHA-256, when it was checked against a pinned digest (lowercase hex). */
+  readonly sha256?: string;
 }
 
 /** How a process ended. */
@@ -65,6 +93,8 @@ export interface ExitStatus {
 export interface LaunchedProcess {
   /** Operating-system process id. */
   readonly pid: number;
+  /** The file that was started, and its verified digest when one was pinned. */
+  readonly program: ResolvedProgram;
   /** Raw stdout bytes of the child. */
   readonly stdout: ReadableStream<Uint8Array>;
   /** Raw stderr bytes of the child. */
@@ -100,8 +130,17 @@ export interface PlatformBackend {
   openStatic(
     anchor: { netns: string } | { compartment: number },
   ): Promise<IsolationDomain>;
-  /** Start `spec` inside `domain` and verify it landed there. */
+  /**
+   * Start `spec` inside `domain` and verify it landed there. `command[0]` is resolved once,
+   * here (relative to `cwd`, on the PATH of the workload's environment); with `sha256` the
+   * digest covers exactly the file that is started.
+   */
   launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess>;
+  /**
+   * Resolve `spec`'s program the way {@linkcode launch} does and hash it, starting nothing
+   * (for recording and checking pinned digests). Applies the `programOwner` check.
+   */
+  inspectProgram(spec: ProgramSpec): Promise<Required<ResolvedProgram>>;
   /**
    * Whether a process of `child` listens on TCP `port` inside `domain` (and not outside it).
    * Returns `inside` and `outside` flags so callers can report a wrong placement.

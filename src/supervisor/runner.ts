@@ -7,7 +7,8 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Workload } from "../config/mod.ts";
+import { SHA256_AUTO, type Workload } from "../config/mod.ts";
+import { isPlatformError } from "../platform/errors.ts";
 import type { LaunchedProcess, PlatformBackend } from "../platform/types.ts";
 import { aborted, sleep } from "../util/sleep.ts";
 import type { AnchorSource, ResolvedAnchor } from "./anchors.ts";
@@ -38,6 +39,24 @@ export interface RunnerContext {
   readonly emit: Emit;
   /** Receives relayed output. */
   readonly output?: OutputSink;
+  /**
+   * Called once when this workload finds the launcher stranded (a `stranded` platform error):
+   * the supervisor then stops every workload.
+   */
+  readonly halt?: (workload: string, message: string) => void;
+  /**
+   * The digest recorded for this workload in the lock file, which pins its program unless the
+   * config gives a digest itself.
+   */
+  readonly pin?: ProgramPin;
+}
+
+/** A pinned program digest and where it was recorded, for the refusal message. */
+export interface ProgramPin {
+  /** Lowercase hex SHA-256. */
+  readonly sha256: string;
+  /** Where the digest comes from, e.g. `compartments.lock`. */
+  readonly source: string;
 }
 
 /** How a runner ended. */
@@ -50,6 +69,7 @@ type Wake =
   | { readonly kind: "exit" }
   | { readonly kind: "lost"; readonly reason: string }
   | { readonly kind: "unhealthy"; readonly reason: string }
+  | { readonly kind: "stranded"; readonly reason: string }
   | { readonly kind: "stop" };
 
 type Probe = NonNullable<Workload["probes"]["readiness"]>;
@@ -62,6 +82,15 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
 
 function firstLine(error: unknown): string {
   return error instanceof Error ? error.message.split("\n")[0] : String(error);
+}
+
+/** The message of a `stranded` platform error in `error` or its causes, if there is one. */
+function strandedMessage(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e !== undefined && depth < 8; depth++) {
+    if (isPlatformError(e, "stranded")) return firstLine(e);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return undefined;
 }
 
 /** Runs one workload until its policy says it is done, it fails, or the supervisor stops. */
@@ -119,7 +148,8 @@ export class WorkloadRunner {
     try {
       while (!stop.aborted) {
         const outcome = await this.#attempt();
-        if (stop.aborted) break;
+        // A stranded launcher is decided on even while stopping: it must not exit 0.
+        if (stop.aborted && outcome.kind !== "stranded") break;
         const next = decideRestart(outcome, settings, state);
         state = next.state;
         const decision = next.decision;
@@ -127,6 +157,10 @@ export class WorkloadRunner {
           case "fail":
             this.#fail(decision.stage, decision.message);
             return { failedStage: decision.stage };
+          case "halt":
+            this.#fail("stranded", decision.message);
+            this.#context.halt?.(this.#name, decision.message);
+            return { failedStage: "stranded" };
           case "done":
             this.#state = "done";
             return {};
@@ -202,6 +236,8 @@ export class WorkloadRunner {
       try {
         this.#anchor = await this.#context.anchor.resolve(this.#context.stop);
       } catch (error) {
+        const stranded = strandedMessage(error);
+        if (stranded !== undefined) return { kind: "stranded", message: stranded };
         return { kind: "resolve-failed", message: firstLine(error) };
       }
       this.#ip = this.#anchor.ip;
@@ -213,17 +249,15 @@ export class WorkloadRunner {
     const stopWatching = await this.#context.anchor.watch(anchor, lost.resolve);
     try {
       this.#state = "starting";
-      const problem = await this.#checkDigest();
-      if (problem) return { kind: "launch-failed", message: problem, permanent: true };
+      const pin = this.#pin();
+      if (typeof pin === "string") return { kind: "launch-failed", message: pin, permanent: true };
       let child: LaunchedProcess;
       try {
-        child = await this.#launchOnce(anchor);
+        child = await this.#launchOnce(anchor, pin);
       } catch (error) {
-        return {
-          kind: "launch-failed",
-          message: `cannot start ${JSON.stringify(this.#spec.command[0])}: ${firstLine(error)}`,
-          permanent: false,
-        };
+        const stranded = strandedMessage(error);
+        if (stranded !== undefined) return { kind: "stranded", message: stranded };
+        return launchFailure(this.#spec.command[0], error);
       }
       return await this.#supervise(child, anchor, lost.promise);
     } finally {
@@ -231,7 +265,7 @@ export class WorkloadRunner {
     }
   }
 
-  #launchOnce(anchor: ResolvedAnchor): Promise<LaunchedProcess> {
+  #launchOnce(anchor: ResolvedAnchor, pin: ProgramPin | undefined): Promise<LaunchedProcess> {
     return this.#context.platform.launch(anchor.domain, {
       name: this.#name,
       command: this.#spec.command,
@@ -239,7 +273,26 @@ export class WorkloadRunner {
       ...(this.#spec.cwd ? { cwd: this.#spec.cwd } : {}),
       windowsStrategy: this.#spec.windows.strategy,
       compartmentEnvName: this.#spec.windows.compartmentEnv,
+      ...(pin ? { sha256: pin.sha256, pinnedBy: pin.source } : {}),
+      ...(this.#spec.programOwner ? { programOwner: this.#spec.programOwner } : {}),
     });
+  }
+
+  /**
+   * The digest the program must have: the config's own, else the lock file's; a message when
+   * the config asks for the lock file's (`auto`) and it has none.
+   */
+  #pin(): ProgramPin | string | undefined {
+    const configured = this.#spec.sha256;
+    if (configured !== undefined && configured !== SHA256_AUTO) {
+      return { sha256: configured, source: "the config" };
+    }
+    if (this.#context.pin) return this.#context.pin;
+    if (configured === SHA256_AUTO) {
+      return `refusing to start ${JSON.stringify(this.#spec.command[0])}: its sha256 is ` +
+        "auto, but no lock file pins it (record it with `cplauncher plan --pin`)";
+    }
+    return undefined;
   }
 
   async #releaseAnchor(): Promise<void> {
@@ -266,25 +319,6 @@ export class WorkloadRunner {
     log.error("workload {workload}: {message}", { workload: this.#name, message });
   }
 
-  async #checkDigest(): Promise<string | undefined> {
-    const expected = this.#spec.sha256;
-    if (!expected) return undefined;
-    const program = findProgram(this.#spec.command[0], this.#spec.env.PATH ?? Deno.env.get("PATH"));
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(program);
-    } catch (error) {
-      return `cannot read ${program} to check its sha256: ${
-        error instanceof Error ? error.message : error
-      }`;
-    }
-    const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-    const actual = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-    return actual === expected
-      ? undefined
-      : `refusing to start ${program}: sha256 is ${actual}, the config expects ${expected}`;
-  }
-
   /** Watches a started child until it exits, its anchor is lost, it fails health, or stop. */
   async #supervise(
     child: LaunchedProcess,
@@ -304,18 +338,29 @@ export class WorkloadRunner {
         : `compartment ${anchor.domain.id}`,
       pod: anchor.pod ? ` of pod ${anchor.pod.namespace}/${anchor.pod.pod} (${anchor.ip})` : "",
     });
+    log.info("workload {workload} (pid {pid}) runs {program}: {digest}", {
+      workload: this.#name,
+      pid: child.pid,
+      program: child.program.path,
+      digest: child.program.sha256
+        ? `sha256 ${child.program.sha256} verified`
+        : "sha256 not pinned",
+      sha256: child.program.sha256 ?? null,
+    });
     const relays = Promise.all([
       this.#relay(child.stdout, "stdout"),
       this.#relay(child.stderr, "stderr"),
     ]);
     const unhealthy = deferred<string>();
+    const stranded = deferred<string>();
     const monitors = new AbortController();
     const exited = child.status.then((): Wake => ({ kind: "exit" }));
-    this.#monitor(child, anchor, monitors.signal, unhealthy.resolve, exited);
+    this.#monitor(child, anchor, monitors.signal, unhealthy.resolve, exited, stranded.resolve);
     const wake: Wake = await Promise.race([
       exited,
       lost.then((reason): Wake => ({ kind: "lost", reason })),
       unhealthy.promise.then((reason): Wake => ({ kind: "unhealthy", reason })),
+      stranded.promise.then((reason): Wake => ({ kind: "stranded", reason })),
       aborted(stop).then((): Wake => ({ kind: "stop" })),
     ]);
     monitors.abort();
@@ -343,6 +388,7 @@ export class WorkloadRunner {
     this.#lastExitCode = status.code;
     this.#pid = undefined;
     emit("exited", { workload: this.#name, status, runMs, reason });
+    if (wake.kind === "stranded") return { kind: "stranded", message: wake.reason };
     return {
       kind: "ran",
       status,
@@ -385,6 +431,7 @@ export class WorkloadRunner {
     signal: AbortSignal,
     unhealthy: (reason: string) => void,
     exited: Promise<Wake>,
+    stranded: (message: string) => void,
   ): Promise<void> {
     let running = true;
     exited.then(() => running = false);
@@ -396,6 +443,8 @@ export class WorkloadRunner {
         try {
           placed = await this.#context.platform.listening(anchor.domain, child, port);
         } catch (error) {
+          const message = strandedMessage(error);
+          if (message !== undefined) return stranded(message);
           log.debug("listening check failed: {message}", { message: String(error) });
         }
         if (placed.inside || placed.outside) break;
@@ -493,20 +542,20 @@ export class WorkloadRunner {
 }
 
 /**
- * Where a bare program name would be found on PATH (for the digest check); names with a
- * directory part are used as they are.
+ * The outcome of a launch that threw. A refused program (unsafe, or with another digest) is a
+ * permanent failure: starting again would find the same file. The backend's own message names
+ * the program and, when it was not found, where it was looked for.
  */
-function findProgram(program: string, path: string | undefined): string {
-  if (/[\\/]/.test(program) || !path) return program;
-  const windows = Deno.build.os === "windows";
-  const suffixes = windows && !/\.[a-z0-9]+$/i.test(program) ? [".exe", ""] : [""];
-  for (const dir of path.split(windows ? ";" : ":")) {
-    for (const suffix of suffixes) {
-      const candidate = `${dir}${windows ? "\\" : "/"}${program}${suffix}`;
-      try {
-        if (Deno.statSync(candidate).isFile) return candidate;
-      } catch { /* not here */ }
-    }
+function launchFailure(program: string, error: unknown): AttemptOutcome {
+  if (isPlatformError(error, "digest-mismatch", "unsafe-program")) {
+    return { kind: "launch-failed", message: firstLine(error), permanent: true };
   }
-  return program;
+  if (isPlatformError(error, "command-not-found", "invalid-command")) {
+    return { kind: "launch-failed", message: firstLine(error), permanent: false };
+  }
+  return {
+    kind: "launch-failed",
+    message: `cannot start ${JSON.stringify(program)}: ${firstLine(error)}`,
+    permanent: false,
+  };
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import type { Config } from "../config/mod.ts";
+import { type Config, lockName, type ProgramLock } from "../config/mod.ts";
 import {
   clientNodePodSource,
   type LoadedKubeConfig,
@@ -48,6 +48,11 @@ export interface SupervisorOptions {
    * wait before reading more of that stream (backpressure onto the child's pipe).
    */
   readonly output?: OutputSink;
+  /**
+   * Program digests recorded by `cplauncher plan --pin`: a workload with an entry runs only a
+   * program with that digest, unless its config gives a digest itself.
+   */
+  readonly lock?: ProgramLock;
   /** Claim identity / TTL and watch backoff for Kubernetes anchors. */
   readonly resolveOptions?: { holder?: string; claimTtlMs?: number; maxBackoffMs?: number };
 }
@@ -109,7 +114,11 @@ export class Supervisor {
         anchor: anchorSource(spec.anchor, config.anchors[spec.anchor], anchors),
         stop: this.#stop.signal,
         emit,
+        halt: (workload, message) => this.#halt(workload, message),
         ...(options.output ? { output: options.output } : {}),
+        ...(options.lock && Object.hasOwn(options.lock.workloads, name)
+          ? { pin: { sha256: options.lock.workloads[name].sha256, source: lockName(options.lock) } }
+          : {}),
       });
     });
   }
@@ -141,6 +150,13 @@ export class Supervisor {
   /** Current state of every workload. */
   status(): WorkloadStatus[] {
     return this.#runners.map((runner) => runner.status());
+  }
+
+  /** A workload found the launcher stranded: every workload stops, whatever its policy. */
+  #halt(workload: string, message: string): void {
+    if (this.#stop.signal.aborted) return;
+    log.fatal("workload {workload}: {message}; stopping every workload", { workload, message });
+    this.#stop.abort();
   }
 
   #emit<K extends keyof SupervisorEvents>(type: K, event: SupervisorEvents[K]): void {

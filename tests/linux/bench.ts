@@ -45,7 +45,7 @@ try {
   const spawn: number[] = [];
   const switched: number[] = [];
   for (let i = 0; i < 20; i++) {
-    const p = launchInNetns(domain, { name: "bench", command: ["sleep", "5"], env: {} });
+    const p = await launchInNetns(domain, { name: "bench", command: ["sleep", "5"], env: {} });
     spawn.push(p.timings.totalMs);
     switched.push(p.timings.switchedUs);
     p.kill();

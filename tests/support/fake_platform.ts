@@ -1,14 +1,20 @@
 /**
  * An in-memory platform backend for fast supervisor tests: every launch follows a script
  * (exit code and when, output lines, whether SIGTERM is honoured, where the port listens),
- * and every call is recorded. No processes, no namespaces, no root.
+ * and every call is recorded. No processes, no namespaces, no root. A pinned digest is checked
+ * against the file `command[0]` names, as given; a refused launch is not recorded.
  */
+import { createHash } from "node:crypto";
+import { PlatformError } from "../../src/platform/errors.ts";
+import { digestMismatch } from "../../src/platform/program.ts";
 import type {
   ExitStatus,
   IsolationDomain,
   LaunchedProcess,
   LaunchSpec,
   PlatformBackend,
+  ProgramSpec,
+  ResolvedProgram,
 } from "../../src/platform/types.ts";
 
 /** What one launch does. */
@@ -27,6 +33,11 @@ export interface ScriptedRun {
   readonly ignoreTerminate?: boolean;
   /** Where the workload's port listens. */
   readonly listens?: { readonly inside: boolean; readonly outside: boolean };
+  /**
+   * Report the launcher stranded (a `stranded` PlatformError with this message): from
+   * `launch` instead of starting, or from the `listening` checks of the started process.
+   */
+  readonly stranded?: { readonly in: "launch" | "listening"; readonly message: string };
 }
 
 /** One recorded launch. */
@@ -50,17 +61,23 @@ export class FakePlatform implements PlatformBackend {
 
   constructor(
     script: (n: number, spec: LaunchSpec) => ScriptedRun,
-    options: { staticError?: string } = {},
+    options: { staticError?: string; staticStranded?: string } = {},
   ) {
     this.#script = script;
     if (options.staticError) this.#staticError = options.staticError;
+    if (options.staticStranded) this.#staticStranded = options.staticStranded;
   }
+
+  readonly #staticStranded?: string;
 
   resolveAddress(ip: string): Promise<IsolationDomain> {
     return Promise.resolve({ kind: "netns", path: `/fake/netns/${ip}`, inode: inodeOf(ip) });
   }
 
   openStatic(anchor: { netns: string } | { compartment: number }): Promise<IsolationDomain> {
+    if (this.#staticStranded) {
+      return Promise.reject(new PlatformError("stranded", this.#staticStranded));
+    }
     if (this.#staticError) return Promise.reject(new Error(this.#staticError));
     return Promise.resolve(
       "netns" in anchor
@@ -69,9 +86,36 @@ export class FakePlatform implements PlatformBackend {
     );
   }
 
-  launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
+  async inspectProgram(spec: ProgramSpec): Promise<Required<ResolvedProgram>> {
+    const path = spec.command[0];
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (error) {
+      throw new PlatformError("command-not-found", `program ${path} not found: ${error}`);
+    }
+    return { path, sha256: createHash("sha256").update(bytes).digest("hex") };
+  }
+
+  async launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
+    if (spec.sha256 === undefined) return this.#start(domain, spec, { path: spec.command[0] });
+    const program = await this.inspectProgram(spec);
+    if (program.sha256 !== spec.sha256) throw digestMismatch(program.path, program.sha256, spec);
+    return await this.#start(domain, spec, program);
+  }
+
+  #start(
+    domain: IsolationDomain,
+    spec: LaunchSpec,
+    program: ResolvedProgram,
+  ): Promise<LaunchedProcess> {
     const run = this.#script(this.launches.length, spec);
-    if (run.launchError) {
+    const launchFailure = run.stranded?.in === "launch"
+      ? new PlatformError("stranded", run.stranded.message)
+      : run.launchError
+      ? new Error(run.launchError)
+      : undefined;
+    if (launchFailure) {
       this.launches.push({
         domain,
         spec,
@@ -79,7 +123,7 @@ export class FakePlatform implements PlatformBackend {
         signals: [],
         status: Promise.resolve({ code: -1, signal: null }),
       });
-      return Promise.reject(new Error(run.launchError));
+      return Promise.reject(launchFailure);
     }
     const pid = this.#nextPid++;
     const signals: string[] = [];
@@ -103,8 +147,10 @@ export class FakePlatform implements PlatformBackend {
     this.launches.push({ domain, spec, pid, signals, status });
     const listens = run.listens;
     this.#listening.set(pid, listens ?? { inside: true, outside: false });
+    if (run.stranded?.in === "listening") this.#strandedListening.set(pid, run.stranded.message);
     return Promise.resolve({
       pid,
+      program,
       stdout: out.stream,
       stderr: err.stream,
       status,
@@ -120,12 +166,15 @@ export class FakePlatform implements PlatformBackend {
   }
 
   readonly #listening = new Map<number, { inside: boolean; outside: boolean }>();
+  readonly #strandedListening = new Map<number, string>();
 
   listening(
     _domain: IsolationDomain,
     child: LaunchedProcess,
     _port: number,
   ): Promise<{ inside: boolean; outside: boolean }> {
+    const stranded = this.#strandedListening.get(child.pid);
+    if (stranded) return Promise.reject(new PlatformError("stranded", stranded));
     return Promise.resolve(this.#listening.get(child.pid) ?? { inside: false, outside: false });
   }
 }

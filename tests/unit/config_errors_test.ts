@@ -488,13 +488,18 @@ Deno.test("bad sha256", async () => {
       line: 10,
       column: 13,
       path: "workloads.server.sha256",
-      message: "sha256 must be 64 hex digits",
+      message: "sha256 must be 64 hex digits or auto",
     },
   ], file);
   const notHex = `${"g".repeat(64)}`;
   assertIssues(
     issuesOf(`${HEAD}workloads:\n  w:\n    anchor: lab\n    command: [x]\n    sha256: ${notHex}\n`),
-    [{ line: 9, column: 13, path: "workloads.w.sha256", message: "sha256 must be 64 hex digits" }],
+    [{
+      line: 9,
+      column: 13,
+      path: "workloads.w.sha256",
+      message: "sha256 must be 64 hex digits or auto",
+    }],
   );
 });
 

@@ -145,7 +145,9 @@ Deno.test("abi: every StructLayout exported by structs.ts is in ALL_LAYOUTS", ()
 
 Deno.test("abi: every FFI symbol table used by the backend is in the check", () => {
   const dlls = SYMBOL_TABLES.map(([dll]) => dll);
-  for (const dll of ["kernel32.dll", "iphlpapi.dll", "computenetwork.dll", "ole32.dll"]) {
+  for (
+    const dll of ["kernel32.dll", "iphlpapi.dll", "computenetwork.dll", "ole32.dll", "ntdll.dll"]
+  ) {
     assert.ok(dlls.includes(dll), dll);
   }
 });

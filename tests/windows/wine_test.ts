@@ -31,6 +31,10 @@ const MUST_PASS = [
   "k2s exec: the launcher log file goes to %SystemDrive%\\var\\log\\cplauncher",
   "k2s exec: README pure environment mode, -compartment 42 -self-env -no-inject -- myapp",
   "k2s exec: README dry run, -compartment 42 -dry-run -dll ... -- myapp starts nothing",
+  "program: a held program can be read, but not written, deleted, renamed or replaced",
+  "program: a program another process holds open for writing is refused",
+  "program: the pinned file is started by its resolved path; a mismatch starts nothing",
+  "program: swap race: another program renamed over the pinned one never runs",
 ];
 
 const enc = new TextEncoder();

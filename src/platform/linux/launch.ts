@@ -19,6 +19,9 @@
  * armed. Without setpriv the workload runs directly and a warning says it may outlive a
  * SIGKILLed launcher.
  *
+ * The program is resolved once, before any of this, by `program.ts`; a pinned one is started
+ * through the launcher's open descriptor of the file whose digest was checked (see there).
+ *
  * @module
  */
 
@@ -28,6 +31,7 @@ import type { ExitStatus, LaunchedProcess, LaunchSpec, NetnsDomain } from "../ty
 import { closeFd, openReadOnly, setnsNet } from "./libc.ts";
 import { restore } from "./netns.ts";
 import { isAlive, processTree } from "./proc.ts";
+import { type PreparedProgram, prepareProgram, resolveProgram } from "./program.ts";
 import { enableSubreaper, ProcessTree, rememberSpawn } from "./tree.ts";
 
 const log = getLogger(["cplauncher", "linux"]);
@@ -75,36 +79,15 @@ export function toExitStatus(s: Deno.CommandStatus): ExitStatus {
   return { code: s.code, signal: null };
 }
 
-/** Finds an executable `name` on `path` (colon-separated), or null. */
-export function which(name: string, path: string | undefined, cwd?: string): string | null {
-  const isExec = (p: string) => {
-    try {
-      const st = Deno.statSync(p);
-      return st.isFile && ((st.mode ?? 0) & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  if (name.includes("/")) {
-    const full = name.startsWith("/") ? name : `${cwd ?? Deno.cwd()}/${name}`;
-    return isExec(full) ? full : null;
-  }
-  for (
-    const dir of (path ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-      .split(":")
-  ) {
-    if (dir === "") continue;
-    const full = `${dir}/${name}`;
-    if (isExec(full)) return full;
-  }
-  return null;
-}
-
 let setprivPath: string | null | undefined;
 /** Path of util-linux `setpriv`, looked up once; null when missing. */
 function findSetpriv(): string | null {
   if (setprivPath === undefined) {
-    setprivPath = which("setpriv", Deno.env.get("PATH"));
+    try {
+      setprivPath = resolveProgram({ name: "setpriv", command: ["setpriv"], env: {} });
+    } catch {
+      setprivPath = null;
+    }
     if (setprivPath === null) {
       log.warn(
         "setpriv (util-linux) not found on PATH: workloads run without a parent-death " +
@@ -146,27 +129,36 @@ export interface LaunchOptions {
  * Starts `spec` inside `domain` and verifies the child's network namespace.
  *
  * @throws {PlatformError} when the namespace is gone (`errno`) or changed (`domain-changed`),
- *   the command is not found (`command-not-found`), setns fails (`errno`; EPERM needs
- *   CAP_SYS_ADMIN), spawning fails (`spawn`), the child is not in the target namespace
+ *   the command is not found (`command-not-found`), a pinned program is unsafe
+ *   (`unsafe-program`) or has another digest (`digest-mismatch`), setns fails (`errno`; EPERM
+ *   needs CAP_SYS_ADMIN), spawning fails (`spawn`), the child is not in the target namespace
  *   (`placement`) or the thread cannot return to its own namespace (`stranded`).
  */
-export function launchInNetns(
+export async function launchInNetns(
   domain: NetnsDomain,
   spec: LaunchSpec,
   options: LaunchOptions = {},
-): LinuxLaunchedProcess {
+): Promise<LinuxLaunchedProcess> {
   if (spec.command.length === 0) {
     throw new PlatformError("invalid-command", `workload ${spec.name}: empty command`);
   }
-  const pathVar = spec.env.PATH ?? Deno.env.get("PATH");
-  const program = which(spec.command[0], pathVar, spec.cwd);
-  if (program === null) {
-    throw new PlatformError(
-      "command-not-found",
-      `workload ${spec.name}: command '${spec.command[0]}' not found or not executable` +
-        (spec.command[0].includes("/") ? "" : " on PATH"),
-    );
+  const prepared = await prepareProgram(spec);
+  try {
+    return spawnInNetns(domain, spec, prepared, options);
+  } catch (error) {
+    prepared.release();
+    throw error;
   }
+}
+
+/** The synchronous part of {@linkcode launchInNetns}: nothing in here may `await`. */
+function spawnInNetns(
+  domain: NetnsDomain,
+  spec: LaunchSpec,
+  prepared: PreparedProgram,
+  options: LaunchOptions,
+): LinuxLaunchedProcess {
+  const program = prepared.execPath;
   const setpriv = options.noPdeathsig ? null : findSetpriv();
   const argv = setpriv !== null
     ? [setpriv, "--pdeathsig", "KILL", "--", program, ...spec.command.slice(1)]
@@ -221,7 +213,7 @@ export function launchInNetns(
       if (spawned === undefined) {
         throw new PlatformError(
           "spawn",
-          `workload ${spec.name}: spawning ${program} failed: ${spawnError}`,
+          `workload ${spec.name}: spawning ${prepared.program.path} failed: ${spawnError}`,
           { cause: spawnError },
         );
       }
@@ -275,8 +267,12 @@ export function launchInNetns(
   const wholeTree = spec.waitTree ? new ProcessTree(pid, status) : undefined;
   let exited = false;
   status.then(() => exited = true, () => exited = true);
+  // A script's interpreter opens the pinned file by its /proc path after it has started, so
+  // the descriptor lives as long as the workload does.
+  (wholeTree?.status ?? status).finally(() => prepared.release()).catch(() => {});
   return {
     pid,
+    program: prepared.program,
     stdout: child.stdout,
     stderr: child.stderr,
     status: wholeTree?.status ?? status,

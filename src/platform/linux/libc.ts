@@ -51,6 +51,9 @@ export const LIBC_SYMBOLS = {
   // prctl is variadic like ioctl; the same integer-argument reasoning applies.
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  // On a worker thread: hashing a large program must not stall the event loop.
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize", nonblocking: true },
 } as const;
 
 /** The loaded libc symbols. */

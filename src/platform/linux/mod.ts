@@ -23,6 +23,7 @@ import { CLONE_NEWNET, closeFd, LibcError, nsType, openReadOnly } from "./libc.t
 import { NETNS_RUN_DIR, nsfsDev, waitForAddress } from "./netns.ts";
 import { launchInNetns } from "./launch.ts";
 import { listeningOn } from "./listening.ts";
+import { inspectProgram } from "./program.ts";
 
 export {
   AddressResolutionError,
@@ -142,8 +143,10 @@ export function createLinuxBackend(): PlatformBackend {
     },
 
     async launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
-      return launchInNetns(asNetns(domain), spec);
+      return await launchInNetns(asNetns(domain), spec);
     },
+
+    inspectProgram,
 
     async listening(domain, child, port) {
       return listeningOn(asNetns(domain), child.pid, port);

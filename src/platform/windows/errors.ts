@@ -25,6 +25,7 @@ export const WIN32_ERROR_NAMES: Readonly<Record<number, string>> = {
   14: "ERROR_OUTOFMEMORY",
   21: "ERROR_NOT_READY",
   31: "ERROR_GEN_FAILURE",
+  32: "ERROR_SHARING_VIOLATION",
   50: "ERROR_NOT_SUPPORTED",
   87: "ERROR_INVALID_PARAMETER",
   109: "ERROR_BROKEN_PIPE",
@@ -159,5 +160,37 @@ export class MissingExportError extends PlatformError {
     );
     this.name = "MissingExportError";
     this.symbol = `${dll}!${symbol}`;
+  }
+}
+
+/**
+ * The launcher's own thread could not be returned from a workload's compartment to the one it
+ * runs in. Every socket it opened afterwards — its Kubernetes watch, its health endpoint, its
+ * probes — would live in a pod's network, so the launcher must stop (kind `stranded`).
+ */
+export class CompartmentRestoreError extends PlatformError {
+  /** The compartment the thread had to return to. */
+  readonly expected: number;
+  /** What `GetCurrentThreadCompartmentId` read after the attempt (null when the call failed). */
+  readonly actual: number | null;
+
+  /**
+   * @param from the compartment the thread had been switched into
+   * @param expected the compartment it had to return to
+   * @param actual what the thread reads now, or null when restoring failed outright
+   * @param cause the failed call, if any
+   */
+  constructor(from: number, expected: number, actual: number | null, cause?: WindowsError) {
+    super(
+      "stranded",
+      `could not return the launcher's thread from compartment ${from} to compartment ` +
+        `${expected}: ${
+          cause ? cause.message : `SetCurrentThreadCompartmentId(0) left it in ${actual}`
+        }; stopping, because its own network traffic would now run in a pod's compartment`,
+      cause ? { cause } : undefined,
+    );
+    this.name = "CompartmentRestoreError";
+    this.expected = expected;
+    this.actual = actual;
   }
 }

@@ -1,7 +1,7 @@
 /**
- * kernel32.dll bindings: jobs, proc-thread attribute lists, process creation, pipes, waits,
- * console control events. Mechanical only: the symbol table plus tiny typed wrappers; the
- * logic lives in `launch.ts`.
+ * kernel32.dll bindings: jobs, proc-thread attribute lists, process creation, threads, pipes,
+ * waits, console control events and handlers. Mechanical only: the symbol table plus tiny typed
+ * wrappers; the logic lives in `launch.ts`, `console.ts` and `selftest.ts`.
  *
  * Types follow the x64 (LLP64) ABI: `DWORD`/`UINT`/`BOOL` are 32-bit, `HANDLE`, pointers and
  * `SIZE_T`/`DWORD_PTR` are 64-bit. `tests/windows/abi_test.ts` checks every entry against the
@@ -10,6 +10,7 @@
  * @module
  */
 import { WindowsError } from "./errors.ts";
+import { wstr } from "./memory.ts";
 
 /** The DLL these symbols come from. */
 export const KERNEL32_DLL = "kernel32.dll";
@@ -57,7 +58,28 @@ export const KERNEL32_SYMBOLS = {
   ResumeThread: { parameters: ["pointer"], result: "u32" },
   OpenProcess: { parameters: ["u32", "i32", "u32"], result: "pointer" },
   GetExitCodeProcess: { parameters: ["pointer", "buffer"], result: "i32" },
+  // Threads: a thread started at an exported function (a fresh thread that reports its own
+  // compartment; kernel32!CtrlRoutine in another process, the way hcsshim delivers
+  // CTRL_SHUTDOWN_EVENT).
+  CreateThread: {
+    parameters: ["pointer", "usize", "function", "pointer", "u32", "pointer"],
+    result: "pointer",
+  },
+  CreateRemoteThread: {
+    parameters: ["pointer", "pointer", "usize", "function", "pointer", "u32", "pointer"],
+    result: "pointer",
+  },
+  GetExitCodeThread: { parameters: ["pointer", "buffer"], result: "i32" },
+  GetModuleHandleW: { parameters: ["buffer"], result: "pointer" },
+  GetProcAddress: { parameters: ["pointer", "buffer"], result: "function" },
+  // Consoles.
   GenerateConsoleCtrlEvent: { parameters: ["u32", "u32"], result: "i32" },
+  SetConsoleCtrlHandler: { parameters: ["function", "i32"], result: "i32" },
+  // Files: a pinned program is opened sharing read access only (see program.ts).
+  CreateFileW: {
+    parameters: ["buffer", "u32", "u32", "pointer", "u32", "u32", "pointer"],
+    result: "pointer",
+  },
   // Pipes.
   CreatePipe: { parameters: ["buffer", "buffer", "buffer", "u32"], result: "i32" },
   SetHandleInformation: { parameters: ["pointer", "u32", "u32"], result: "i32" },
@@ -69,6 +91,9 @@ export const KERNEL32_SYMBOLS = {
   },
   // Waits: a zero-timeout poll on the JS thread, and an INFINITE wait on a worker thread.
   WaitForSingleObject: { parameters: ["pointer", "u32"], result: "u32" },
+  // On the JS thread on purpose: the console control handler must not return before the
+  // workloads have ended, and it runs on the JS thread (see console.ts).
+  WaitForMultipleObjects: { parameters: ["u32", "buffer", "i32", "u32"], result: "u32" },
   WaitForSingleObjectAsync: {
     name: "WaitForSingleObject",
     parameters: ["pointer", "u32"],
@@ -96,6 +121,19 @@ export function lastError(fn: string): WindowsError {
 /** Throw the last error for `fn` unless the BOOL result `ok` is non-zero. */
 export function checkBool(fn: string, ok: number): void {
   if (ok === 0) throw lastError(fn);
+}
+
+/**
+ * The address of `symbol` exported by `dll`, which must already be loaded in this process
+ * (`GetModuleHandleW` + `GetProcAddress`); null when either is missing. Only for starting a
+ * thread at an export: kernel32's lies at the same address in every process of a boot, which
+ * is what lets hcsshim start `CtrlRoutine` in another process.
+ */
+export function exportAddress(dll: string, symbol: string): Deno.PointerValue {
+  const k = kernel32();
+  const module = k.GetModuleHandleW(wstr(dll));
+  if (module === null) return null;
+  return k.GetProcAddress(module, new TextEncoder().encode(`${symbol}\0`));
 }
 
 /** Close a handle, ignoring NULL. Returns whether the close succeeded. */

@@ -28,11 +28,12 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { PlatformError } from "../errors.ts";
-import type { ExitStatus, LaunchedProcess } from "../types.ts";
+import type { ExitStatus, LaunchedProcess, ResolvedProgram } from "../types.ts";
 import { ProcThreadAttributeList } from "./attributes.ts";
 import { buildCommandLine, MAX_COMMAND_LINE } from "./cmdline.ts";
 import { environmentBlock } from "./environment.ts";
-import { closeHandle, kernel32, lastError } from "./kernel32.ts";
+import { WindowsError } from "./errors.ts";
+import { closeHandle, exportAddress, kernel32, lastError } from "./kernel32.ts";
 import { JobObject, waitForEmptyJob } from "./job.ts";
 import { alloc, dv, readPtr, writePtr, wstr } from "./memory.ts";
 import { childEnds, createStdioPipes, pipeStream, type StdioPipes } from "./pipes.ts";
@@ -44,8 +45,16 @@ const log = getLogger(["cplauncher", "windows"]);
 export interface JobSpawnOptions {
   /** Workload name for logs and errors. */
   readonly name: string;
-  /** argv; argv[0] is the program (resolved by `CreateProcessW`'s search rules). */
+  /**
+   * argv; argv[0] is the program, found by `CreateProcessW`'s search rules unless `program`
+   * names the file.
+   */
   readonly argv: readonly string[];
+  /**
+   * The file to start, resolved by the backend: its path is passed as `lpApplicationName`, so
+   * `CreateProcessW` searches nothing; reported on the process with its verified digest.
+   */
+  readonly program?: ResolvedProgram;
   /** The complete environment of the child. */
   readonly env: Readonly<Record<string, string>>;
   /** Working directory, or undefined for the launcher's. */
@@ -69,6 +78,12 @@ export interface JobProcess extends LaunchedProcess {
   jobCompartmentId(): number | null;
   /** Whether the process is in our job (`IsProcessInJob`). */
   inJob(): boolean;
+  /**
+   * Deliver console control event `event` to the process the way hcsshim does: a thread
+   * started inside it at `kernel32!CtrlRoutine`. Needs no shared console. Returns the error
+   * when the thread cannot be started.
+   */
+  startCtrlRoutine(event: number): WindowsError | null;
 }
 
 const byProcess = new WeakMap<LaunchedProcess, JobProcess>();
@@ -162,7 +177,7 @@ export function spawnInJob(opts: JobSpawnOptions): JobProcess {
     const flags = W.EXTENDED_STARTUPINFO_PRESENT | W.CREATE_NEW_PROCESS_GROUP |
       W.CREATE_UNICODE_ENVIRONMENT | W.CREATE_SUSPENDED;
     const ok = k.CreateProcessW(
-      null,
+      opts.program ? wstr(opts.program.path) : null,
       cmdBuf,
       null,
       null,
@@ -258,6 +273,166 @@ function placementError(opts: JobSpawnOptions, why: string, cause?: unknown): Pl
   );
 }
 
+/** A workload process this module started and whose handle it still holds. */
+interface LiveWorkload {
+  readonly name: string;
+  readonly pid: number;
+  readonly process: Deno.PointerObject;
+  readonly job: JobObject;
+}
+
+/** Workloads still running, for {@linkcode stopWorkloadsNow}. Touched on the JS thread only. */
+const live = new Set<LiveWorkload>();
+
+/** Whether the launcher already said that Ctrl-Break cannot reach workloads here. */
+let ctrlBreakFallbackLogged = false;
+
+/**
+ * Send CTRL_BREAK_EVENT to the process group of `pid` (the workload's: it was created with
+ * `CREATE_NEW_PROCESS_GROUP`). This needs a console the launcher shares with the workload,
+ * which a HostProcess container may not have; the first failure is logged once, naming what
+ * stops workloads instead. Returns whether the event was sent.
+ */
+export function sendCtrlBreak(name: string, pid: number): boolean {
+  const k = kernel32();
+  if (k.GenerateConsoleCtrlEvent(W.CTRL_BREAK_EVENT, pid) !== 0) return true;
+  const error = lastError("GenerateConsoleCtrlEvent").message;
+  if (!ctrlBreakFallbackLogged) {
+    ctrlBreakFallbackLogged = true;
+    log.warn(
+      "Ctrl-Break cannot reach workloads here ({error}: the launcher shares no console with " +
+        "them); workloads are stopped with TerminateJobObject once their stopTimeout has run out",
+      { error },
+    );
+  } else {
+    log.debug("workload {name}: Ctrl-Break to pid {pid} failed: {error}", { name, pid, error });
+  }
+  return false;
+}
+
+/** What {@linkcode stopWorkloadsNow} did. */
+export interface ImmediateStop {
+  /** Workloads that were running. */
+  readonly workloads: number;
+  /** Of those, how many received Ctrl-Break. */
+  readonly signalled: number;
+  /** How many ended by themselves within the budget. */
+  readonly exited: number;
+  /** How many had their job terminated. */
+  readonly terminated: number;
+  /** How many processes were still running when it gave up waiting (0 when all are gone). */
+  readonly remaining: number;
+}
+
+/**
+ * Stop every running workload before returning: Ctrl-Break to each, wait for their processes
+ * (`WaitForMultipleObjects`, blocking this thread) up to `budgetMs`, then end each job that
+ * still has processes and close it (which clears its compartment). For the console control
+ * handler, which must not return before the workloads are gone (see `console.ts`).
+ */
+export function stopWorkloadsNow(budgetMs: number): ImmediateStop {
+  const targets = [...live];
+  const deadline = performance.now() + budgetMs;
+  let signalled = 0;
+  for (const t of targets) if (sendCtrlBreak(t.name, t.pid)) signalled++;
+  waitForAll(targets.map((t) => t.process), () => Math.max(0, deadline - performance.now()));
+  const k = kernel32();
+  const running = targets.filter((t) => k.WaitForSingleObject(t.process, 0) !== W.WAIT_OBJECT_0);
+  let terminated = 0;
+  for (const t of targets) {
+    if (!t.job.isOpen) continue;
+    let pids: number[] = [];
+    try {
+      pids = t.job.processIds();
+    } catch { /* the job is being torn down anyway */ }
+    if (pids.length === 0 && !running.includes(t)) continue;
+    try {
+      t.job.terminate(1);
+      terminated++;
+    } catch (e) {
+      log.warn("workload {name}: TerminateJobObject: {error}", {
+        name: t.name,
+        error: (e as Error).message,
+      });
+    }
+  }
+  // TerminateJobObject returns before the processes are gone; give them a moment, so that
+  // the job is empty when its compartment is cleared.
+  waitForAll(running.map((t) => t.process), () => TERMINATE_WAIT_MS);
+  const remaining =
+    running.filter((t) => k.WaitForSingleObject(t.process, 0) !== W.WAIT_OBJECT_0).length;
+  for (const t of targets) t.job.close();
+  return {
+    workloads: targets.length,
+    signalled,
+    exited: targets.length - running.length,
+    terminated,
+    remaining,
+  };
+}
+
+/** How long {@linkcode stopWorkloadsNow} waits for terminated processes to go. */
+const TERMINATE_WAIT_MS = 1000;
+
+/** Wait until every handle in `handles` is signalled or `remainingMs()` reaches 0. */
+function waitForAll(handles: readonly Deno.PointerObject[], remainingMs: () => number): void {
+  const k = kernel32();
+  for (let i = 0; i < handles.length; i += W.MAXIMUM_WAIT_OBJECTS) {
+    const chunk = handles.slice(i, i + W.MAXIMUM_WAIT_OBJECTS);
+    const array = alloc(chunk.length * 8);
+    chunk.forEach((h, j) => writePtr(array, j * 8, h));
+    const rc = k.WaitForMultipleObjects(chunk.length, array, 1, Math.floor(remainingMs()));
+    if (rc === W.WAIT_FAILED) {
+      log.warn("WaitForMultipleObjects: {error}", {
+        error: lastError("WaitForMultipleObjects").message,
+      });
+      return;
+    }
+    if (rc === W.WAIT_TIMEOUT) return;
+  }
+}
+
+/** How often the exit path polls a terminated job until it is empty. */
+const EMPTY_POLL_MS = 25;
+/** How long the exit path waits for a terminated job to empty before closing it anyway. */
+const EMPTY_WAIT_MS = 2000;
+
+/**
+ * End a workload's job after its process exited: end what it left behind, wait until the job
+ * is empty, take the job out of its compartment, close it. Kill-on-close alone would end the
+ * leftovers too, but the compartment can only be cleared once nothing runs in it.
+ */
+async function endJob(name: string, job: JobObject): Promise<void> {
+  if (!job.isOpen) return;
+  if (job.compartment !== undefined) {
+    const deadline = performance.now() + EMPTY_WAIT_MS;
+    let terminated = false;
+    for (;;) {
+      let pids: number[];
+      try {
+        pids = job.processIds();
+      } catch {
+        break;
+      }
+      if (pids.length === 0 || performance.now() > deadline) break;
+      if (!terminated) {
+        terminated = true;
+        try {
+          job.terminate(1);
+        } catch (e) {
+          log.warn("workload {name}: TerminateJobObject: {error}", {
+            name,
+            error: (e as Error).message,
+          });
+          break;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, EMPTY_POLL_MS));
+    }
+  }
+  job.close();
+}
+
 function track(
   opts: JobSpawnOptions,
   job: JobObject,
@@ -266,6 +441,8 @@ function track(
   pipes: StdioPipes,
 ): JobProcess {
   const k = kernel32();
+  const workload: LiveWorkload = { name: opts.name, pid, process: hProcess, job };
+  live.add(workload);
 
   const status: Promise<ExitStatus> = (async () => {
     const rc = await k.WaitForSingleObjectAsync(hProcess, W.INFINITE);
@@ -277,6 +454,8 @@ function track(
     } else {
       log.warn("GetExitCodeProcess: {error}", { error: lastError("GetExitCodeProcess").message });
     }
+    // Out of the registry before the handle goes: stopWorkloadsNow must never wait on it.
+    live.delete(workload);
     closeHandle(hProcess);
     if (opts.waitTree) {
       await waitForEmptyJob(() => job.isOpen ? job.processIds() : [], (pids) =>
@@ -286,9 +465,9 @@ function track(
           { name: opts.name, pid, code, count: pids.length, pids: pids.join(", ") },
         ));
     }
-    // Closing the job ends whatever the workload left behind (kill-on-close): a service's
-    // stray children must not outlive it and hold its port.
-    job.close();
+    // Ending the job ends whatever the workload left behind: a service's stray children must
+    // not outlive it and hold its port.
+    await endJob(opts.name, job);
     log.info("workload {name}: pid {pid} exited with code {code}", {
       name: opts.name,
       pid,
@@ -300,18 +479,13 @@ function track(
 
   const proc: JobProcess = {
     pid,
+    program: opts.program ?? { path: opts.argv[0] },
     stdout: pipeStream(pipes.stdout.read),
     stderr: pipeStream(pipes.stderr.read),
     status,
     terminate() {
       // CTRL_BREAK reaches the new process group we created; CTRL_C is disabled for it.
-      if (k.GenerateConsoleCtrlEvent(W.CTRL_BREAK_EVENT, pid) === 0) {
-        log.warn("workload {name}: Ctrl-Break to pid {pid} failed: {error}", {
-          name: opts.name,
-          pid,
-          error: lastError("GenerateConsoleCtrlEvent").message,
-        });
-      }
+      sendCtrlBreak(opts.name, pid);
     },
     kill() {
       if (!job.isOpen) return;
@@ -334,6 +508,25 @@ function track(
       } catch {
         return false;
       }
+    },
+    startCtrlRoutine(event) {
+      if (!live.has(workload)) {
+        return new WindowsError("CreateRemoteThread", "win32", 6, "the process has exited");
+      }
+      const routine = exportAddress("kernel32.dll", "CtrlRoutine");
+      if (routine === null) return lastError("GetProcAddress(kernel32!CtrlRoutine)");
+      const thread = k.CreateRemoteThread(
+        hProcess,
+        null,
+        0n,
+        routine,
+        Deno.UnsafePointer.create(BigInt(event)),
+        0,
+        null,
+      );
+      if (thread === null) return lastError("CreateRemoteThread");
+      closeHandle(thread);
+      return null;
     },
   };
   byProcess.set(proc, proc);

@@ -21,12 +21,31 @@ import type {
 import { tcpListeners, withThreadCompartment } from "./compartment.ts";
 import { mergeEnv } from "./environment.ts";
 import { asJobProcess, spawnInJob } from "./launch.ts";
+import { inspectProgram, prepareProgram } from "./program.ts";
 import { checkCompartmentExists, resolveCompartment, type ResolveTuning } from "./resolve.ts";
 import { DEFAULT_COMPARTMENT_ID } from "./structs.ts";
 
 export { buildCommandLine, CommandLineError, quoteArg, quoteProgram } from "./cmdline.ts";
 export { type CodeKind, MissingExportError, WindowsError } from "./errors.ts";
 export { type CompartmentInfo, listCompartments } from "./resolve.ts";
+export { currentThreadCompartment } from "./compartment.ts";
+export {
+  type Answer,
+  CHECK,
+  type ProbeReport,
+  runWindowsSelfTest,
+  type SelfTestCheck,
+  verdict,
+  type WindowsSelfTest,
+  type WindowsSelfTestOptions,
+  type WindowsStrategy,
+} from "./selftest.ts";
+export {
+  type ConsoleStopTarget,
+  handleConsoleControl,
+  SHUTDOWN_STOP_BUDGET_MS,
+  shutdownBudget,
+} from "./console.ts";
 export type { JobProcess } from "./launch.ts";
 
 const log = getLogger(["cplauncher", "windows"]);
@@ -59,8 +78,10 @@ export function createWindowsBackend(options: WindowsBackendOptions = {}): Platf
     },
 
     async launch(domain: IsolationDomain, spec: LaunchSpec): Promise<LaunchedProcess> {
-      return launchIn(compartmentOf(domain), spec);
+      return await launchIn(compartmentOf(domain), spec);
     },
+
+    inspectProgram,
 
     async listening(
       domain: IsolationDomain,
@@ -82,21 +103,28 @@ function compartmentOf(domain: IsolationDomain): CompartmentDomain {
   return domain;
 }
 
-function launchIn(domain: CompartmentDomain, spec: LaunchSpec) {
+async function launchIn(domain: CompartmentDomain, spec: LaunchSpec) {
   const strategy = spec.windowsStrategy ?? "job";
   const extra: Record<string, string> = { ...spec.env };
   if (strategy === "self") {
     extra[spec.compartmentEnvName ?? DEFAULT_COMPARTMENT_ENV] = String(domain.id);
   }
-  return spawnInJob({
-    name: spec.name,
-    argv: spec.command,
-    env: mergeEnv(Deno.env.toObject(), extra),
-    cwd: spec.cwd,
-    strategy,
-    compartmentId: strategy === "job" ? domain.id : undefined,
-    waitTree: spec.waitTree,
-  });
+  const prepared = await prepareProgram(spec);
+  try {
+    return spawnInJob({
+      name: spec.name,
+      argv: spec.command,
+      program: prepared.program,
+      env: mergeEnv(Deno.env.toObject(), extra),
+      cwd: spec.cwd,
+      strategy,
+      compartmentId: strategy === "job" ? domain.id : undefined,
+      waitTree: spec.waitTree,
+    });
+  } finally {
+    // A pinned file is held until CreateProcessW has returned; the image is mapped by then.
+    prepared.release();
+  }
 }
 
 /**

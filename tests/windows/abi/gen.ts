@@ -26,6 +26,7 @@ import {
   COMPUTENETWORK_SYMBOLS,
 } from "../../../src/platform/windows/computenetwork.ts";
 import { OLE32_DLL, OLE32_SYMBOLS } from "../../../src/platform/windows/ole32.ts";
+import { NTDLL_DLL, NTDLL_SYMBOLS } from "../../../src/platform/windows/ntdll.ts";
 import { SHELL32_DLL, SHELL32_SYMBOLS, TEST_KERNEL32_SYMBOLS } from "../wine/test_bindings.ts";
 
 /** Every symbol table the code dlopens, with its DLL. */
@@ -34,12 +35,13 @@ export const SYMBOL_TABLES: ReadonlyArray<readonly [string, Deno.ForeignLibraryI
   [IPHLPAPI_DLL, IPHLPAPI_SYMBOLS],
   [COMPUTENETWORK_DLL, COMPUTENETWORK_SYMBOLS],
   [OLE32_DLL, OLE32_SYMBOLS],
+  [NTDLL_DLL, NTDLL_SYMBOLS],
   [SHELL32_DLL, SHELL32_SYMBOLS],
   ["kernel32.dll (tests)", TEST_KERNEL32_SYMBOLS],
 ];
 
 /** Symbols the MinGW-w64 headers lack; prelude.hpp declares them from Microsoft's metadata. */
-export const SELF_DECLARED = ["GetJobCompartmentId", "SetJobCompartmentId"];
+export const SELF_DECLARED = ["GetJobCompartmentId", "SetJobCompartmentId", "wine_get_version"];
 
 /** What one generated line checks, for mapping compiler errors back to TS names. */
 export interface Check {

@@ -20,12 +20,15 @@
 #include <type_traits>
 #include <utility>
 
-// Prototypes MinGW-w64 does not declare. Transcribed from Microsoft's Win32 metadata
-// (NETIO_STATUS is the documented return type of the sibling Set/GetCurrentThreadCompartmentId).
+// Prototypes MinGW-w64 does not declare. The job ones transcribed from Microsoft's Win32
+// metadata (NETIO_STATUS is the documented return type of the sibling
+// Set/GetCurrentThreadCompartmentId).
 // If a later MinGW-w64 declares them differently, the redeclaration fails to compile.
 extern "C" {
 NET_IF_COMPARTMENT_ID WINAPI GetJobCompartmentId(HANDLE JobHandle);
 NETIO_STATUS WINAPI SetJobCompartmentId(HANDLE JobHandle, NET_IF_COMPARTMENT_ID CompartmentId);
+// Wine's own export (dlls/ntdll/ntdll.spec, include/wine/library.h); absent on Windows.
+const char* CDECL wine_get_version(void);
 }
 
 namespace abi {
