@@ -85,6 +85,20 @@ const signals: Deno.Signal[] = Deno.build.os === "windows"
 for (const signal of signals) Deno.addSignalListener(signal, stop);
 const result = await supervisor.start();
 for (const signal of signals) Deno.removeSignalListener(signal, stop);
-// Exit 0 when stopped or when every workload ended cleanly, 1 otherwise.
-const failed = result.workloads.some((w) => w.failedStage || (w.lastExitCode ?? 0) !== 0);
-Deno.exit(!result.stopped && failed ? 1 : 0);
+// Like the CLI: 3 when an anchor failed, 4 when a program could not start, 0 when stopped,
+// else the workload's own exit code (1 for several workloads when one of them failed).
+const stages = result.workloads.map((w) => w.failedStage);
+const codes = result.workloads.map((w) => w.lastExitCode ?? 0);
+Deno.exit(
+  stages.includes("resolve")
+    ? 3
+    : stages.includes("launch")
+    ? 4
+    : result.stopped
+    ? 0
+    : codes.length === 1
+    ? codes[0]
+    : codes.some((c) => c !== 0)
+    ? 1
+    : 0,
+);

@@ -4,7 +4,9 @@
 
 .DESCRIPTION
   Applies examples/windows (unless -SkipApply) and checks, in order:
-    1. the anchor pod is Ready;
+    0. the node self-test (cplauncher doctor --selftest, inside the launcher pod) says the
+       configured strategy works on this node — its report is printed either way;
+    1. the anchor pod is Ready (which its readinessProbe makes wait for the workload);
     2. the launcher Deployment is Available;
     3. the launcher's log names the anchor pod, its IP, a compartment id and the workload PID;
     4. HTTP 200 through the Service, from a Linux curl pod;
@@ -21,6 +23,7 @@ param(
   [string]$Image = '',                   # launcher image; '' keeps launcher.yaml's
   [string]$CurlImage = 'curlimages/curl:8.11.1',
   [string]$Path = '/',                   # HTTP path the workload answers with 200
+  [string]$DnsName = 'kubernetes.default.svc.cluster.local', # resolved inside the compartment
   [int]$TimeoutSeconds = 300,
   [switch]$SkipApply,
   [switch]$Cleanup
@@ -61,6 +64,21 @@ function CurlFromLinux([string]$Url) {
 if (-not $SkipApply) {
   Kubectl apply -k $here | Out-Null
   if ($Image) { Kubectl -n $Namespace set image deployment/cplauncher-albums "cplauncher=$Image" | Out-Null }
+}
+
+# First: does the configured strategy work on this node at all? The anchor pod must exist (its
+# compartment is what the self-test places probes in); it becomes Ready only later, once the
+# workload listens.
+Check 'node self-test (cplauncher doctor --selftest)' {
+  Kubectl -n $Namespace wait --for=jsonpath='{.status.phase}'=Running pod -l app=cp-albums-win "--timeout=$($TimeoutSeconds)s" | Out-Null
+  Kubectl -n $Namespace wait --for=jsonpath='{.status.phase}'=Running pod -l app=cplauncher-albums "--timeout=$($TimeoutSeconds)s" | Out-Null
+  $report = & kubectl -n $Namespace exec deployment/cplauncher-albums -- `
+    '%CONTAINER_SANDBOX_MOUNT_POINT%\cplauncher.exe' doctor --selftest `
+    -c 'etc\cplauncher\compartments.yaml' --dns-name $DnsName 2>&1
+  $code = $LASTEXITCODE
+  Write-Host (($report | ForEach-Object { "      $_" }) -join "`n")
+  if ($code -ne 0) { throw "exit $code: the configured strategy is not shown to work here (report above)" }
+  'configured strategy works on this node'
 }
 
 Check 'anchor pod Ready' {

@@ -1,6 +1,7 @@
 /**
- * `cplauncher compartments` (alias `doctor`): the node's network namespaces or compartments,
- * their addresses, and which pods own them when the API is reachable.
+ * `cplauncher compartments`: the node's network namespaces or compartments, their addresses,
+ * and which pods own them when the API is reachable. `cplauncher doctor` without `--selftest`
+ * shows the same (see doctor.ts).
  *
  * @module
  */
@@ -36,8 +37,8 @@ async function linuxRows(): Promise<DomainRow[]> {
 
 async function windowsRows(): Promise<DomainRow[]> {
   const { listCompartments } = await import("../platform/windows/mod.ts");
-  // Compartment ids are small and dense on a node (one per pod network plus the host's).
-  return listCompartments(256).map((c) => ({
+  // HCN's namespaces, whatever their ids, and every id up to the scan's limit.
+  return (await listCompartments()).map((c) => ({
     id: `compartment:${c.id}`,
     paths: [],
     pids: 0,
@@ -52,7 +53,7 @@ async function podsByIp(kubeconfig: string): Promise<{ map: Map<string, string>;
   try {
     const kube = await loadKubeConfig(kubeconfig);
     const { CoreV1Api } = await loadClientNode();
-    const api = clientKubeConfig(kube).makeApiClient(CoreV1Api);
+    const api = (await clientKubeConfig(kube)).makeApiClient(CoreV1Api);
     const list = await Promise.race([
       api.listPodForAllNamespaces(),
       new Promise<never>((_, reject) =>
@@ -73,10 +74,19 @@ async function podsByIp(kubeconfig: string): Promise<{ map: Map<string, string>;
   }
 }
 
+/** What {@linkcode showDomains} needs from the command line. */
+export interface DomainListOptions {
+  /** The config to read `kubernetes.kubeconfig` from. */
+  readonly config?: string;
+  /** `text` or `json`. */
+  readonly output: "text" | "json";
+  /** Whether to ask the Kubernetes API which pods own the addresses. */
+  readonly pods: boolean;
+}
+
 /** Installs the command(s) of this module. */
 export function compartmentsCommand(program: Command, context: () => CommandContext): void {
   program.command("compartments")
-    .alias("doctor")
     .description(
       "list this node's network namespaces (Linux) or compartments (Windows) and the pods owning them",
     )
@@ -87,44 +97,50 @@ export function compartmentsCommand(program: Command, context: () => CommandCont
       ),
     )
     .option("--no-pods", "do not ask the Kubernetes API which pods own the addresses")
-    .action(async (options) => {
-      let rows: DomainRow[];
-      try {
-        rows = Deno.build.os === "windows" ? await windowsRows() : await linuxRows();
-      } catch (error) {
-        throw new CliError(
-          error instanceof Error ? error.message.split("\n")[0] : String(error),
-          EXIT_RESOLVE,
-        );
-      }
-      let note: string | undefined;
-      if (options.pods) {
-        const kubeconfig = options.config || Deno.env.get("CPLAUNCHER_CONFIG")
-          ? (await loadConfig(resolveConfigPath(options.config))).kubernetes.kubeconfig
-          : "auto";
-        const pods = await podsByIp(kubeconfig);
-        note = pods.note;
-        for (const row of rows) {
-          row.pods = row.addresses.map((a) => pods.map.get(a.split(/[/ ]/)[0])).filter((
-            p,
-          ): p is string => !!p);
-        }
-      }
-      const { io } = context();
-      if (options.output === "json") {
-        io.out(`${JSON.stringify({ domains: rows, ...(note ? { note } : {}) }, null, 2)}\n`);
-        return;
-      }
-      for (const row of rows) {
-        const where = row.paths.join(", ");
-        io.out(
-          `${row.id}  ${where}${row.launcher ? "  (launcher's own)" : ""}  ${row.pids} process${
-            row.pids === 1 ? "" : "es"
-          }\n`,
-        );
-        for (const address of row.addresses) io.out(`    ${address}\n`);
-        if (row.pods && row.pods.length > 0) io.out(`    pod: ${row.pods.join(", ")}\n`);
-      }
-      if (note) io.err(`note: ${note}\n`);
-    });
+    .action((options) => showDomains(options, context()));
+}
+
+/** Print the node's namespaces or compartments (the `compartments` command). */
+export async function showDomains(
+  options: DomainListOptions,
+  context: CommandContext,
+): Promise<void> {
+  let rows: DomainRow[];
+  try {
+    rows = Deno.build.os === "windows" ? await windowsRows() : await linuxRows();
+  } catch (error) {
+    throw new CliError(
+      error instanceof Error ? error.message.split("\n")[0] : String(error),
+      EXIT_RESOLVE,
+    );
+  }
+  let note: string | undefined;
+  if (options.pods) {
+    const kubeconfig = options.config || Deno.env.get("CPLAUNCHER_CONFIG")
+      ? (await loadConfig(resolveConfigPath(options.config))).kubernetes.kubeconfig
+      : "auto";
+    const pods = await podsByIp(kubeconfig);
+    note = pods.note;
+    for (const row of rows) {
+      row.pods = row.addresses.map((a) => pods.map.get(a.split(/[/ ]/)[0])).filter((
+        p,
+      ): p is string => !!p);
+    }
+  }
+  const { io } = context;
+  if (options.output === "json") {
+    io.out(`${JSON.stringify({ domains: rows, ...(note ? { note } : {}) }, null, 2)}\n`);
+    return;
+  }
+  for (const row of rows) {
+    const where = row.paths.join(", ");
+    io.out(
+      `${row.id}  ${where}${row.launcher ? "  (launcher's own)" : ""}  ${row.pids} process${
+        row.pids === 1 ? "" : "es"
+      }\n`,
+    );
+    for (const address of row.addresses) io.out(`    ${address}\n`);
+    if (row.pods && row.pods.length > 0) io.out(`    pod: ${row.pods.join(", ")}\n`);
+  }
+  if (note) io.err(`note: ${note}\n`);
 }

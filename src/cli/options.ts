@@ -31,7 +31,31 @@ export function configOption(): Option<"-c, --config <file>", undefined, undefin
   );
 }
 
-/** The config path a command should use. */
+/**
+ * The config path a command should use. A relative path that does not exist as given is also
+ * tried under `$CONTAINER_SANDBOX_MOUNT_POINT`, where a Windows HostProcess container sees its
+ * image and its volume mounts (on containerd 1.6 only there), so one relative `-c` in the pod
+ * spec works on every node.
+ */
 export function resolveConfigPath(flag: string | undefined): string {
-  return flag ?? Deno.env.get("CPLAUNCHER_CONFIG") ?? "compartments.yaml";
+  const path = flag ?? Deno.env.get("CPLAUNCHER_CONFIG") ?? "compartments.yaml";
+  const sandbox = Deno.env.get("CONTAINER_SANDBOX_MOUNT_POINT");
+  if (!sandbox || isAbsolute(path) || exists(path)) return path;
+  const inSandbox = `${sandbox.replace(/[\\/]+$/, "")}${
+    Deno.build.os === "windows" ? "\\" : "/"
+  }${path}`;
+  return exists(inSandbox) ? inSandbox : path;
+}
+
+function isAbsolute(path: string): boolean {
+  return /^([a-zA-Z]:)?[\\/]/.test(path);
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -9,6 +9,8 @@ import { ConfigError, formatIssue } from "../config/mod.ts";
 import { LOG_LEVELS, setupLogging } from "../log/mod.ts";
 import { VERSION } from "../version.ts";
 import { compartmentsCommand } from "./compartments.ts";
+import { denoVersionProblem } from "./deno_version.ts";
+import { doctorCommand } from "./doctor.ts";
 import { execCommand, runExec } from "./exec.ts";
 import { CliError, EXIT_INTERNAL, EXIT_USAGE } from "./exit_codes.ts";
 import { type Io, stdio } from "./io.ts";
@@ -25,6 +27,12 @@ import { validateCommand } from "./validate.ts";
  * one-line message on stderr and an exit code.
  */
 export async function main(args: readonly string[], io: Io = stdio()): Promise<number> {
+  // `doctor` still runs, so that its self-test can report the version among its findings.
+  const tooOld = denoVersionProblem();
+  if (tooOld && args[0] !== "doctor") {
+    io.err(`cplauncher: ${tooOld}\n`);
+    return EXIT_INTERNAL;
+  }
   let exitCode = 0;
   let context: CommandContext | undefined;
   const program = new Command()
@@ -67,6 +75,7 @@ export async function main(args: readonly string[], io: Io = stdio()): Promise<n
   runCommands(program, ctx);
   execCommand(program);
   compartmentsCommand(program, ctx);
+  doctorCommand(program, ctx);
   renderCommand(program, ctx);
   for (const command of program.commands) {
     command.exitOverride().configureOutput({

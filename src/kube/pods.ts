@@ -31,6 +31,13 @@ export interface AnchorPod {
   readonly phase?: string;
   /** Running with condition Ready=True. */
   readonly ready: boolean;
+  /**
+   * Running, and every container reports `started`: the sandbox and its network exist. An
+   * anchor whose readinessProbe checks the workload's port is in this state until the
+   * launcher has started the workload in it, so this, not Ready, makes it usable. Absent:
+   * not known (taken as not started).
+   */
+  readonly started?: boolean;
   /** Has a deletionTimestamp (terminating). */
   readonly deleting: boolean;
   /** Pod IPs, primary first. */
@@ -61,6 +68,8 @@ export function toAnchorPod(pod: V1Pod): AnchorPod {
     ...(status.phase ? { phase: status.phase } : {}),
     ready: status.phase === "Running" &&
       (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    started: status.phase === "Running" && (status.containerStatuses ?? []).length > 0 &&
+      (status.containerStatuses ?? []).every((c) => c.started === true),
     deleting: !!pod.metadata?.deletionTimestamp,
     ips,
     createdAt: created ? new Date(created).getTime() : 0,
@@ -76,9 +85,9 @@ function claimAnnotations(all: Record<string, string> | undefined): Record<strin
   return kept;
 }
 
-/** Whether a pod can serve as an anchor now. */
+/** Whether a pod can serve as an anchor now: Ready, or started (see `AnchorPod.started`). */
 export function isUsable(pod: AnchorPod): boolean {
-  return pod.ready && !pod.deleting && pod.ips.length > 0;
+  return (pod.ready || pod.started === true) && !pod.deleting && pod.ips.length > 0;
 }
 
 /** Short state description: `albums-0 (Ready, 10.1.0.5, node n1)`. */
@@ -87,6 +96,8 @@ export function describePod(pod: AnchorPod): string {
     ? "terminating"
     : pod.ready
     ? "Ready"
+    : pod.started
+    ? "Running, started, not Ready"
     : pod.phase === "Running"
     ? "Running, not Ready"
     : pod.phase ?? "Pending";

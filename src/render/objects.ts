@@ -176,7 +176,10 @@ export function anchorDeployment(plan: RenderPlan, index: number): KubeObject {
     image: plan.pauseImage,
     resources: { requests: { cpu: "10m", memory: "16Mi" } },
     ...(anchor.ports.length > 0
-      ? { ports: anchor.ports.map((port) => ({ containerPort: port, protocol: "TCP" })) }
+      ? {
+        ports: anchor.ports.map((port) => ({ containerPort: port, protocol: "TCP" })),
+        readinessProbe: workloadPortProbe(anchor.ports[0]),
+      }
       : {}),
   }];
   return deploymentObject({
@@ -190,6 +193,16 @@ export function anchorDeployment(plan: RenderPlan, index: number): KubeObject {
       : {}),
     podSpec: spec,
   });
+}
+
+/**
+ * The anchor's readinessProbe: a TCP connect to the workload's port on the pod IP, which lands
+ * in the anchor's own network, where the workload listens. The anchor, and so every Service
+ * selecting it, is Ready only once the workload accepts connections (the launcher still takes
+ * a started anchor that is not Ready yet). With several workload ports the lowest one counts.
+ */
+function workloadPortProbe(port: number): Json {
+  return { tcpSocket: { port }, periodSeconds: 5, failureThreshold: 1 };
 }
 
 /** Directory to mount for a static netns path, or undefined for /proc paths (hostPID). */

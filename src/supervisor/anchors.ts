@@ -40,9 +40,9 @@ export class AnchorError extends Error {
   /** `kubernetes` or `platform`. */
   readonly stage: "kubernetes" | "platform";
 
-  /** Creates an error of `stage`. */
-  constructor(stage: "kubernetes" | "platform", message: string) {
-    super(message);
+  /** Creates an error of `stage`; `options.cause` keeps the platform error it reports. */
+  constructor(stage: "kubernetes" | "platform", message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "AnchorError";
     this.stage = stage;
   }
@@ -109,7 +109,7 @@ export async function resolveAnchor(
         anchor.kind === "netns" ? { netns: anchor.netns } : { compartment: anchor.compartment },
       );
     } catch (error) {
-      throw new AnchorError("platform", `anchor ${name}: ${errorText(error)}`);
+      throw new AnchorError("platform", `anchor ${name}: ${errorText(error)}`, { cause: error });
     }
     const resolved = { name, domain, resolutionSeconds: (performance.now() - started) / 1000 };
     log.info("anchor {anchor} is static {domain}", {
@@ -144,6 +144,7 @@ export async function resolveAnchor(
     throw new AnchorError(
       "platform",
       `anchor ${name}: pod ${pod.namespace}/${pod.pod} has IP ${pod.ip}, but ${errorText(error)}`,
+      { cause: error },
     );
   }
   const resolved = {

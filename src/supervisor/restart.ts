@@ -9,8 +9,11 @@ import type { RestartSettings } from "../config/mod.ts";
 import type { ExitStatus } from "../platform/types.ts";
 import { type BackoffState, nextBackoff } from "./backoff.ts";
 
-/** The stage a workload failed in: its anchor, or starting its process. */
-export type FailedStage = "resolve" | "launch";
+/**
+ * The stage a workload failed in: its anchor, starting its process, or `stranded` — the
+ * launcher's own thread could not leave the workload's network (the whole launcher stops).
+ */
+export type FailedStage = "resolve" | "launch" | "stranded";
 
 /** How one attempt to run a workload ended. */
 export type AttemptOutcome =
@@ -21,6 +24,11 @@ export type AttemptOutcome =
    * retried: starting again would run the same refused file.
    */
   | { readonly kind: "launch-failed"; readonly message: string; readonly permanent: boolean }
+  /**
+   * The backend reported that the launcher itself is stranded in a workload's network (a
+   * `stranded` platform error): nothing it does afterwards can be trusted.
+   */
+  | { readonly kind: "stranded"; readonly message: string }
   /** The process ran and ended. */
   | {
     readonly kind: "ran";
@@ -48,7 +56,9 @@ export type RestartDecision =
   /** The workload is finished according to its policy. */
   | { readonly kind: "done" }
   /** The workload gives up. */
-  | { readonly kind: "fail"; readonly stage: FailedStage; readonly message: string };
+  | { readonly kind: "fail"; readonly stage: FailedStage; readonly message: string }
+  /** The whole launcher must stop: every workload, whatever its policy, and exit non-zero. */
+  | { readonly kind: "halt"; readonly message: string };
 
 /** What the decision depends on besides the outcome. */
 export interface RestartState {
@@ -65,7 +75,7 @@ export const ANCHOR_RETRY_MS = 1000;
  * Decides what follows an attempt. Failures before the first successful start are fatal
  * (a wrong config should fail the launcher, not loop); afterwards the workload keeps
  * trying, because a replaced anchor pod or a briefly missing file are expected in a
- * running cluster.
+ * running cluster. A stranded launcher halts everything, at any time.
  */
 export function decideRestart(
   outcome: AttemptOutcome,
@@ -73,6 +83,8 @@ export function decideRestart(
   state: RestartState,
 ): { readonly decision: RestartDecision; readonly state: RestartState } {
   switch (outcome.kind) {
+    case "stranded":
+      return { decision: { kind: "halt", message: outcome.message }, state };
     case "resolve-failed":
       return state.started
         ? {

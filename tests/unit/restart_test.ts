@@ -70,6 +70,14 @@ for (const policy of ["always", "on-failure", "never"] as const) {
         state,
         "move",
       ],
+      // Whatever the policy and however far the workload got: the launcher cannot be trusted.
+      [
+        `launcher stranded (${stateName})`,
+        { kind: "stranded", message: "could not return the launcher's thread" },
+        policy,
+        state,
+        "halt",
+      ],
     );
   }
 }
@@ -90,6 +98,9 @@ for (const [name, outcome, policy, state, expected] of table) {
       assert.equal(after.backoff.failures, 1);
     }
     if (decision.kind === "re-resolve") assert.equal(decision.delayMs, ANCHOR_RETRY_MS);
+    if (decision.kind === "halt") {
+      assert.equal(decision.message, "could not return the launcher's thread");
+    }
     if (decision.kind !== "restart") {
       assert.deepEqual(after.backoff, state.backoff, "no backoff consumed without a restart");
     }

@@ -159,6 +159,71 @@ Deno.test("fast: a first launch that fails is the launch stage (exit 4), not ret
   assert.equal(exitCodeFor(result), 4);
 });
 
+/** Two workloads on one static anchor: `w` as given, `v` running until it is stopped. */
+function twoWorkloads(w: Record<string, unknown>): Config {
+  const result = parseConfig(JSON.stringify({
+    apiVersion: "cplauncher/v1",
+    anchors: { a: { netns: "/fake/static" } },
+    workloads: {
+      w: { anchor: "a", command: ["/bin/w"], stopTimeout: "50ms", ...w },
+      v: { anchor: "a", command: ["/bin/v"], stopTimeout: "50ms" },
+    },
+  }));
+  if (!result.ok) throw new Error(result.issues.map((i) => i.message).join("; "));
+  return result.config;
+}
+
+Deno.test("fast: a stranded launcher stops every workload and exits 4, even after a good start", async () => {
+  let launchesOfW = 0;
+  const platform = new FakePlatform((_n, spec) => {
+    if (spec.name !== "w") return {};
+    launchesOfW++;
+    return launchesOfW === 1
+      ? { exitCode: 1, exitAfterMs: 20 }
+      : { stranded: { in: "launch", message: "could not return the launcher's thread" } };
+  });
+  const { supervisor, of } = supervise(
+    twoWorkloads({ restart: { policy: "always", backoff: { initial: "5ms", max: "5ms" } } }),
+    platform,
+  );
+  const result = await supervisor.start();
+  const w = result.workloads.find((x) => x.name === "w")!;
+  const v = result.workloads.find((x) => x.name === "v")!;
+  assert.equal(w.failedStage, "stranded");
+  assert.match(w.error ?? "", /could not return the launcher's thread/);
+  assert.deepEqual(of("failed").map((e) => [e.workload, e.stage]), [["w", "stranded"]]);
+  const vRun = platform.launches.find((l) => l.spec.name === "v")!;
+  assert.deepEqual(vRun.signals, ["TERM"], "the healthy workload was stopped");
+  assert.equal(v.failedStage, undefined);
+  assert.equal(result.stopped, true);
+  assert.equal(exitCodeFor(result), 4);
+});
+
+Deno.test("fast: a stranded listening check stops the running child and the launcher (exit 4)", async () => {
+  const platform = new FakePlatform(script([
+    { stranded: { in: "listening", message: "thread left in compartment 7" } },
+  ]));
+  const { supervisor } = supervise(
+    config({ port: 8080, restart: { policy: "always" } }),
+    platform,
+  );
+  const result = await supervisor.start();
+  assert.equal(platform.launches.length, 1, "never started again");
+  assert.deepEqual(platform.launches[0].signals, ["TERM"]);
+  assert.equal(result.workloads[0].failedStage, "stranded");
+  assert.match(result.workloads[0].error ?? "", /thread left in compartment 7/);
+  assert.equal(exitCodeFor(result), 4);
+});
+
+Deno.test("fast: stranded while opening a static anchor is exit 4, not a resolve failure", async () => {
+  const platform = new FakePlatform(script([{}]), { staticStranded: "thread left in 3" });
+  const { supervisor } = supervise(config({}), platform);
+  const result = await supervisor.start();
+  assert.equal(platform.launches.length, 0);
+  assert.equal(result.workloads[0].failedStage, "stranded");
+  assert.equal(exitCodeFor(result), 4);
+});
+
 Deno.test("fast: a launch failure after a successful start backs off without counting a restart", async () => {
   const platform = new FakePlatform(script([
     { exitCode: 1 },

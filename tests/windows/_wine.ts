@@ -85,12 +85,23 @@ export async function buildHelper(env: WineEnv): Promise<string> {
 }
 
 /**
- * Fill a DENO_DIR for the Windows deno from Linux (npm packages are platform-neutral here),
- * so the Wine run needs no network and can use `--cached-only`.
+ * The programs the Windows deno runs besides the suite: the launcher's entry point and the
+ * example HTTP service it supervises in the CLI test.
  */
-export async function prepareDenoDir(env: WineEnv, entry: string): Promise<string> {
+export const WINE_ENTRY_POINTS = ["src/main.ts", "examples/albums/main.ts"];
+
+/**
+ * Fill a DENO_DIR for the Windows deno from Linux (npm packages are platform-neutral here),
+ * so the Wine run needs no network and can use `--cached-only`: every `.ts` file in the
+ * folder `entry`, and the files `extra`.
+ */
+export async function prepareDenoDir(
+  env: WineEnv,
+  entry: string,
+  extra: readonly string[] = WINE_ENTRY_POINTS,
+): Promise<string> {
   const dir = `${env.root}${ARTEFACTS_IN_ROOT}/deno-dir`;
-  const files: string[] = [];
+  const files: string[] = [...extra];
   for await (const e of Deno.readDir(`${REPO}/${entry}`)) {
     if (e.isFile && e.name.endsWith(".ts")) files.push(`${entry}/${e.name}`.replace("//", "/"));
   }
@@ -102,6 +113,31 @@ export async function prepareDenoDir(env: WineEnv, entry: string): Promise<strin
   }).output();
   if (!out.success) throw new Error(`deno cache: ${new TextDecoder().decode(out.stderr)}`);
   return `Z:${ARTEFACTS_IN_ROOT.replaceAll("/", "\\")}\\deno-dir`;
+}
+
+/**
+ * A WINEPREFIX of its own for `name` (a copy of the suite's, made once): its own wineserver,
+ * so `wineserver -w` after a run waits for that run's processes only — and returning at all
+ * proves none was left behind — whatever else runs under Wine on this machine.
+ */
+export async function privatePrefix(env: WineEnv, name: string): Promise<string> {
+  const prefix = `${env.prefix}-${name}`;
+  const onHost = `${env.root}${prefix}`;
+  try {
+    await Deno.stat(`${onHost}/system.reg`);
+    return prefix;
+  } catch { /* not made yet */ }
+  const tmp = `${onHost}.tmp`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const cp = await new Deno.Command("cp", {
+    args: ["-a", `${env.root}${env.prefix}`, tmp],
+    stderr: "piped",
+  }).output();
+  if (!cp.success) {
+    throw new Error(`copying the WINEPREFIX: ${new TextDecoder().decode(cp.stderr)}`);
+  }
+  await Deno.rename(tmp, onHost);
+  return prefix;
 }
 
 /** Result of a Wine run. */
@@ -129,15 +165,16 @@ export interface WineRunOptions {
 }
 
 /**
- * Run a Windows program (path inside the root, or a Windows path) with `args` under Wine,
- * with the repository bind-mounted at its own path and as the working directory.
+ * The command that runs a Windows program (path inside the root, or a Windows path) with
+ * `args` under Wine, with the repository bind-mounted at its own path and as the working
+ * directory. `stdin` is piped when `options.stdin` is set (to type into the console).
  */
-export async function runInWine(
+export function wineCommand(
   env: WineEnv,
   program: string,
   args: string[],
-  options: WineRunOptions = {},
-): Promise<WineRun> {
+  options: WineRunOptions & { readonly stdin?: boolean } = {},
+): Deno.Command {
   const vars: Record<string, string> = {
     PATH: "/usr/bin:/bin",
     HOME: "/root",
@@ -151,9 +188,10 @@ export async function runInWine(
     ...options.env,
   };
   let command = [env.wine, program, ...args].map(shellQuote).join(" ");
-  // A wide terminal so that nothing is wrapped at 80 columns before we parse it.
+  // A wide terminal so that nothing is wrapped at 80 columns before we parse it. `exec`: a
+  // Ctrl-C typed into the terminal then reaches Wine alone, not a shell that would die of it.
   if (options.console) {
-    command = `script -qec ${shellQuote(`stty cols 1000; ${command}`)} /dev/null`;
+    command = `script -qec ${shellQuote(`stty cols 1000; exec ${command}`)} /dev/null`;
   }
   // Inside the namespace: mount, chroot, run, then wait for wineserver so that it does not
   // outlive the namespace's mounts.
@@ -169,8 +207,7 @@ chroot "$R" /usr/bin/env -i ${
     Object.entries(vars).map(([k, v]) => `${k}=${shellQuote(v)}`).join(" ")
   } sh -c 'cd "$1" && eval "$2"; rc=$?; wineserver -w; exit $rc' _ "$REPO" "$CMD"
 `;
-  const t0 = performance.now();
-  const out = await new Deno.Command("unshare", {
+  return new Deno.Command("unshare", {
     args: [
       "--mount",
       "--propagation",
@@ -186,17 +223,30 @@ chroot "$R" /usr/bin/env -i ${
     ],
     stdout: "piped",
     stderr: "piped",
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  // A pseudo-terminal adds CRs and cursor-control sequences; drop them for parsing.
-  const clean = (s: string) =>
-    // deno-lint-ignore no-control-regex -- ESC is exactly what has to be matched here
-    options.console ? s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r+\n/g, "\n") : s;
+    stdin: options.stdin ? "piped" : "null",
+  });
+}
+
+/** Output of a Wine run, cleaned of the pseudo-terminal's CRs and escape sequences. */
+export function wineText(bytes: Uint8Array, console: boolean | undefined): string {
+  const s = new TextDecoder().decode(bytes);
+  // deno-lint-ignore no-control-regex -- ESC is exactly what has to be matched here
+  return console ? s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r+\n/g, "\n") : s;
+}
+
+/** Run a Windows program under Wine (see {@linkcode wineCommand}) and collect its output. */
+export async function runInWine(
+  env: WineEnv,
+  program: string,
+  args: string[],
+  options: WineRunOptions = {},
+): Promise<WineRun> {
+  const t0 = performance.now();
+  const out = await wineCommand(env, program, args, options).output();
   return {
     code: out.code,
-    stdout: clean(dec.decode(out.stdout)),
-    stderr: clean(dec.decode(out.stderr)),
+    stdout: wineText(out.stdout, options.console),
+    stderr: wineText(out.stderr, options.console),
     ms: performance.now() - t0,
   };
 }
@@ -246,25 +296,35 @@ export async function wineSuiteFiles(): Promise<string[]> {
 /** Prepare everything and run the Windows deno with `denoArgs` (the suite by default). */
 export async function runWineSuite(
   denoArgs?: string[],
+  options: { readonly prefixName?: string } = {},
 ): Promise<WineRun & { setupMs: number }> {
   denoArgs ??= ["test", "--allow-all", ...(await wineSuiteFiles())];
   const t0 = performance.now();
   const env = await wineSetup();
   const helper = await buildHelper(env);
   const denoDir = await prepareDenoDir(env, "tests/windows/wine/");
+  const prefix = options.prefixName ? await privatePrefix(env, options.prefixName) : env.prefix;
   const setupMs = performance.now() - t0;
   const [cmd, ...rest] = denoArgs;
   const run = await runInWine(
     env,
     env.denoExe,
     [cmd, "--node-modules-dir=none", "--cached-only", ...rest],
-    { env: { DENO_DIR: denoDir, CPLAUNCHER_WINE_HELPER: helper }, console: true },
+    {
+      env: { DENO_DIR: denoDir, CPLAUNCHER_WINE_HELPER: helper, WINEPREFIX: prefix },
+      console: true,
+    },
   );
   return { ...run, setupMs };
 }
 
 if (import.meta.main) {
-  const r = await runWineSuite(Deno.args.length ? Deno.args : undefined);
+  // WINE_PREFIX_NAME=x: run in a WINEPREFIX of its own (see privatePrefix).
+  const prefixName = Deno.env.get("WINE_PREFIX_NAME");
+  const r = await runWineSuite(
+    Deno.args.length ? Deno.args : undefined,
+    prefixName ? { prefixName } : {},
+  );
   await Deno.stdout.write(new TextEncoder().encode(r.stdout));
   await Deno.stderr.write(new TextEncoder().encode(r.stderr));
   await Deno.stderr.write(

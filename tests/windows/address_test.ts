@@ -7,7 +7,9 @@ import {
   namespaceCompartment,
   parseGuidList,
   parseIp,
+  summarizeEndpoint,
 } from "../../src/platform/windows/address.ts";
+import { describeScan, scanOrder } from "../../src/platform/windows/resolve.ts";
 
 Deno.test("address: IPv4 and IPv6 literals parse to bytes; junk does not", () => {
   assert.deepEqual([...parseIp("10.244.1.7")!], [10, 244, 1, 7]);
@@ -53,12 +55,43 @@ Deno.test("address: an HCN endpoint matches by IpConfigurations[].IpAddress", ()
   assert.equal(matchEndpoint("{}", parseIp("172.20.1.5")!), null);
 });
 
+Deno.test("address: a remote endpoint (Flags & RemoteEndpoint) never matches, whatever its IP", () => {
+  const remote = { ...JSON.parse(ENDPOINT), Flags: 1 };
+  assert.equal(matchEndpoint(JSON.stringify(remote), parseIp("172.20.1.5")!), null);
+  // Other flag bits do not make an endpoint remote.
+  const local = { ...JSON.parse(ENDPOINT), Flags: 2 };
+  assert.ok(matchEndpoint(JSON.stringify(local), parseIp("172.20.1.5")!));
+  assert.deepEqual(summarizeEndpoint(JSON.stringify(remote)), {
+    endpointId: "3f6a1b2c-0d4e-4f50-8a61-72b3c4d5e6f7",
+    addresses: ["172.20.1.5", "fd00::5"],
+    namespaceId: "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e",
+    remote: true,
+  });
+  assert.equal(summarizeEndpoint("nope"), null);
+});
+
 Deno.test("address: NamespaceId is the compartment; 0 or absent means not yet", () => {
   assert.equal(namespaceCompartment('{"ID":"x","NamespaceId":7,"Type":"HostDefault"}'), 7);
   assert.equal(namespaceCompartment('{"ID":"x","NamespaceId":0}'), null);
   assert.equal(namespaceCompartment('{"ID":"x"}'), null);
   assert.equal(namespaceCompartment('{"NamespaceId":"7"}'), null);
   assert.equal(namespaceCompartment("[]"), null);
+});
+
+Deno.test("address: CompartmentId counts where NamespaceId is absent, never over it", () => {
+  assert.equal(namespaceCompartment('{"ID":"x","CompartmentId":9}'), 9);
+  assert.equal(namespaceCompartment('{"ID":"x","CompartmentId":0}'), null);
+  assert.equal(namespaceCompartment('{"NamespaceId":4,"CompartmentId":9}'), 4);
+  assert.equal(namespaceCompartment('{"NamespaceId":0,"CompartmentId":9}'), null);
+});
+
+Deno.test("resolve: the scan tries HCN's compartments first (any id), then 1..max without them", () => {
+  assert.deepEqual(scanOrder([], 4), [1, 2, 3, 4]);
+  assert.deepEqual(scanOrder([3, 700, 3], 4), [3, 700, 1, 2, 4]);
+  assert.deepEqual(scanOrder([0, -1, 2.5, 2], 3), [2, 1, 3]);
+  assert.equal(scanOrder([5000], 4096).length, 4097);
+  assert.equal(describeScan([], 4096), "compartments 1..4096");
+  assert.equal(describeScan([3, 700], 4096), "compartments 3, 700 (HCN) and 1..4096");
 });
 
 Deno.test("address: endpoint lists and GUID encoding", () => {

@@ -52,8 +52,23 @@ Deno.test("examples/windows: manifests parse and agree with each other and the c
   }
   assert.equal(c.readinessProbe.httpGet.path, "/readyz");
   assert.equal(c.livenessProbe.httpGet.path, "/healthz");
-  assert.match(c.command.join(" "), /CONTAINER_SANDBOX_MOUNT_POINT/);
-  assert.match(c.command.join(" "), /run -c/);
+  // The launcher is the container's process itself: a shell in front would receive kubelet's
+  // CTRL_SHUTDOWN_EVENT instead, and the launcher would die without stopping its workload.
+  assert.deepEqual(c.command, ["%CONTAINER_SANDBOX_MOUNT_POINT%\\cplauncher.exe"]);
+  assert.deepEqual(c.args, ["run", "-c", "etc\\cplauncher\\compartments.yaml"]);
+  assert.ok(
+    c.volumeMounts.some((m: Doc) =>
+      m.mountPath.toLowerCase() === "c:\\etc\\cplauncher" && m.name === pod.volumes[0].name
+    ),
+    "the config volume is mounted where -c points (relative to the sandbox mount point)",
+  );
+
+  // The anchor is Ready only once the workload listens on its port inside the compartment.
+  const probe = anchor.spec.template.spec.containers[0].readinessProbe;
+  assert.equal(probe.tcpSocket.port, config.workloads.albums.port);
+  // albumswin reads its port from PORT.
+  assert.equal(config.workloads.albums.env.PORT, String(config.workloads.albums.port));
+  assert.ok(!config.workloads.albums.command.includes("--port"));
   assert.ok(
     pod.terminationGracePeriodSeconds > parseInt(config.workloads.albums.stopTimeout),
     "grace period leaves the launcher time to stop the workload",
@@ -70,8 +85,11 @@ Deno.test("examples/windows: manifests parse and agree with each other and the c
   assert.equal(byKind("RoleBinding")[0].roleRef.name, role.metadata.name);
 });
 
-Deno.test("examples/windows: e2e.ps1 performs every check of the seed", async () => {
+Deno.test("examples/windows: e2e.ps1 runs the node self-test first, then every check", async () => {
   const ps = await Deno.readTextFile(new URL("e2e.ps1", DIR));
+  const checks = [...ps.matchAll(/^Check '([^']+)'/gm)].map((m) => m[1]);
+  assert.equal(checks[0], "node self-test (cplauncher doctor --selftest)");
+  assert.match(ps, /cplauncher\.exe' doctor --selftest/);
   for (
     const check of [
       "anchor pod Ready",

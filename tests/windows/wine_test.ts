@@ -29,12 +29,15 @@ const MUST_PASS = [
   "k2s exec: -wait-tree waits until the job is empty, then gives the program's own code",
   "k2s exec: the program gets COMPARTMENT_ID_ATTACH, and with -self-env COMPARTMENT_ID",
   "k2s exec: the launcher log file goes to %SystemDrive%\\var\\log\\cplauncher",
-  "k2s exec: README pure environment mode, -compartment 42 -self-env -no-inject -- myapp",
-  "k2s exec: README dry run, -compartment 42 -dry-run -dll ... -- myapp starts nothing",
+  "k2s exec: README pure environment mode, -compartment N -self-env -no-inject -- myapp",
+  "k2s exec: README dry run, -compartment N -dry-run -dll ... -- myapp starts nothing",
   "program: a held program can be read, but not written, deleted, renamed or replaced",
   "program: a program another process holds open for writing is refused",
   "program: the pinned file is started by its resolved path; a mismatch starts nothing",
   "program: swap race: another program renamed over the pinned one never runs",
+  "console: the handler hears CTRL_C_EVENT sent with GenerateConsoleCtrlEvent",
+  "console: CTRL_SHUTDOWN_EVENT as hcsshim sends it stops the workload before the handler returns",
+  "resolve: listCompartments (cplauncher compartments) decodes each compartment's addresses",
 ];
 
 const enc = new TextEncoder();

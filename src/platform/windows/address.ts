@@ -23,36 +23,66 @@ export interface EndpointMatch {
   readonly namespaceId?: string;
 }
 
-/**
- * Read an HCN v2 endpoint document (`HcnQueryEndpointProperties`) and decide whether one of
- * its `IpConfigurations[].IpAddress` is `ip`. Returns null for no match or unreadable JSON.
- */
-export function matchEndpoint(json: string, ip: Uint8Array): EndpointMatch | null {
+/** `EndpointFlags.RemoteEndpoint`: the endpoint stands for an address on another host. */
+export const HCN_ENDPOINT_REMOTE = 1;
+
+/** The parts of an HCN v2 endpoint document that resolution looks at. */
+export interface EndpointSummary {
+  /** The endpoint's id (`ID`, or `Id` in some versions). */
+  readonly endpointId: string;
+  /** Its `IpConfigurations[].IpAddress` values, as written. */
+  readonly addresses: readonly string[];
+  /** The `HostComputeNamespace` GUID, or undefined when the endpoint is not attached yet. */
+  readonly namespaceId?: string;
+  /**
+   * Whether `Flags` has `RemoteEndpoint` set: such an endpoint describes a pod on another node
+   * (overlay networks create one per remote pod) and has no compartment here.
+   */
+  readonly remote: boolean;
+}
+
+/** Read an HCN v2 endpoint document (`HcnQueryEndpointProperties`); null when unreadable. */
+export function summarizeEndpoint(json: string): EndpointSummary | null {
   const doc = parseJson(json);
   if (!isRecord(doc)) return null;
-  const configs = doc.IpConfigurations;
-  if (!Array.isArray(configs)) return null;
-  const hit = configs.some((c) => {
-    if (!isRecord(c) || typeof c.IpAddress !== "string") return false;
-    const b = parseIp(c.IpAddress);
-    return b !== null && sameIp(b, ip);
-  });
-  if (!hit) return null;
+  const configs = Array.isArray(doc.IpConfigurations) ? doc.IpConfigurations : [];
+  const addresses = configs.flatMap((c) =>
+    isRecord(c) && typeof c.IpAddress === "string" ? [c.IpAddress] : []
+  );
   const id = typeof doc.ID === "string" ? doc.ID : typeof doc.Id === "string" ? doc.Id : "";
-  const ns = typeof doc.HostComputeNamespace === "string" && isGuid(doc.HostComputeNamespace)
+  const namespaceId = typeof doc.HostComputeNamespace === "string" &&
+      isGuid(doc.HostComputeNamespace)
     ? doc.HostComputeNamespace
     : undefined;
-  return { endpointId: id, namespaceId: ns };
+  const flags = typeof doc.Flags === "number" ? doc.Flags : 0;
+  return { endpointId: id, addresses, namespaceId, remote: (flags & HCN_ENDPOINT_REMOTE) !== 0 };
 }
 
 /**
- * The compartment id from an HCN v2 namespace document (`NamespaceId`). 0 or absent means the
- * compartment does not exist yet (the pod sandbox is still being set up), returned as null.
+ * Read an HCN v2 endpoint document (`HcnQueryEndpointProperties`) and decide whether one of
+ * its `IpConfigurations[].IpAddress` is `ip`. Returns null for no match, unreadable JSON, and
+ * remote endpoints (which carry another node's pod IP and never a local compartment).
+ */
+export function matchEndpoint(json: string, ip: Uint8Array): EndpointMatch | null {
+  const summary = summarizeEndpoint(json);
+  if (!summary || summary.remote) return null;
+  const hit = summary.addresses.some((a) => {
+    const b = parseIp(a);
+    return b !== null && sameIp(b, ip);
+  });
+  if (!hit) return null;
+  return { endpointId: summary.endpointId, namespaceId: summary.namespaceId };
+}
+
+/**
+ * The compartment id from an HCN namespace document: `NamespaceId` (schema v2), or
+ * `CompartmentId` where `NamespaceId` is absent (older HNS versions name it so). 0 or absent
+ * means the compartment does not exist yet (the pod sandbox is still being set up): null.
  */
 export function namespaceCompartment(json: string): number | null {
   const doc = parseJson(json);
   if (!isRecord(doc)) return null;
-  const id = doc.NamespaceId;
+  const id = "NamespaceId" in doc ? doc.NamespaceId : doc.CompartmentId;
   return typeof id === "number" && Number.isInteger(id) && id > 0 ? id : null;
 }
 

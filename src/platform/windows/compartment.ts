@@ -11,7 +11,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { PlatformError } from "../errors.ts";
-import { netioStatusError, WindowsError } from "./errors.ts";
+import { CompartmentRestoreError, netioStatusError, WindowsError } from "./errors.ts";
 import { iphlpapi, requireExport } from "./iphlpapi.ts";
 import { alloc, dv, readPtr } from "./memory.ts";
 import {
@@ -36,51 +36,79 @@ export function currentThreadCompartment(): number {
 }
 
 /**
- * Run `fn` with the calling thread switched into compartment `id`, then switch back.
- * `fn` must be synchronous (a returned promise is rejected outright, see the module doc).
- * Throws a {@linkcode WindowsError} when the compartment cannot be entered (e.g. it does not
- * exist: `ERROR_INVALID_PARAMETER`/`ERROR_NOT_FOUND`), and a `stranded`
- * {@linkcode PlatformError} when the thread cannot be switched back.
+ * The id `SetCurrentThreadCompartmentId` takes to clear a thread's own compartment, so that it
+ * follows its process again. Restoring the id read before the switch instead would leave an
+ * explicit per-thread setting behind, which would then win over a job's compartment for
+ * whatever the thread creates.
+ */
+export const CLEAR_THREAD_COMPARTMENT = 0;
+
+/**
+ * Run `fn` with the calling thread switched into compartment `id`, then switch back by
+ * clearing the thread's setting ({@linkcode CLEAR_THREAD_COMPARTMENT}) and checking that it
+ * reads its original compartment again. `fn` must be synchronous (a returned promise is
+ * rejected outright, see the module doc).
+ *
+ * @throws {WindowsError} when the compartment cannot be entered (it does not exist:
+ *   `ERROR_INVALID_PARAMETER`/`ERROR_NOT_FOUND`)
+ * @throws {PlatformError} `no-domain` when the switch reports success but the thread does not
+ *   read `id` afterwards (a stubbed API, as on Wine)
+ * @throws {CompartmentRestoreError} (kind `stranded`) when the thread cannot be switched back;
+ *   this error wins over any error of `fn`
  */
 export function withThreadCompartment<T>(id: number, fn: () => T): T {
   const lib = iphlpapi();
   const get = requireExport("GetCurrentThreadCompartmentId", lib.GetCurrentThreadCompartmentId);
   const set = requireExport("SetCurrentThreadCompartmentId", lib.SetCurrentThreadCompartmentId);
   const original = get();
-  if (original !== id) {
-    const err = netioStatusError("SetCurrentThreadCompartmentId", set(id));
-    if (err) throw err;
-  }
+  if (original === id) return synchronous(fn());
+  const err = netioStatusError("SetCurrentThreadCompartmentId", set(id));
+  if (err) throw err;
   let result: T | undefined;
-  let failed = false;
-  let failure: unknown;
-  try {
-    result = fn();
-  } catch (e) {
-    failed = true;
-    failure = e;
-  }
-  if (original !== id) {
-    const err = netioStatusError("SetCurrentThreadCompartmentId", set(original));
-    if (err) {
-      // The JS thread would now open every socket in a pod's compartment. Nothing can be
-      // trusted after that, so say so as loudly as possible (this error wins over `failure`).
-      log.fatal(
-        "could not switch the JS thread back to compartment {original}: {error}",
-        { original, error: err.message },
-      );
-      throw new PlatformError(
-        "stranded",
-        `FATAL: could not switch the JS thread back to compartment ${original}: ${err.message}`,
-        { cause: err },
-      );
+  let failure: { error: unknown } | undefined;
+  const entered = get();
+  if (entered !== id) {
+    failure = {
+      error: new PlatformError(
+        "no-domain",
+        `SetCurrentThreadCompartmentId(${id}) reported success but the thread reads ` +
+          `compartment ${entered}: the compartment API does not switch threads here`,
+      ),
+    };
+  } else {
+    try {
+      result = fn();
+    } catch (e) {
+      failure = { error: e };
     }
   }
-  if (failed) throw failure;
+  restoreThread(id, original, set, get);
+  if (failure) throw failure.error;
+  return synchronous(result as T);
+}
+
+function synchronous<T>(result: T): T {
   if (result instanceof Promise) {
     throw new TypeError("withThreadCompartment callback must be synchronous");
   }
-  return result as T;
+  return result;
+}
+
+/** Clear the thread's compartment and check that it reads `original` again. */
+function restoreThread(
+  from: number,
+  original: number,
+  set: (id: number) => number,
+  get: () => number,
+): void {
+  const err = netioStatusError("SetCurrentThreadCompartmentId", set(CLEAR_THREAD_COMPARTMENT));
+  const actual = err ? null : get();
+  if (err === null && actual === original) return;
+  const stranded = new CompartmentRestoreError(from, original, actual, err ?? undefined);
+  // The JS thread would now open every socket in a pod's compartment. Nothing can be trusted
+  // after that, so say so as loudly as possible.
+  log.fatal("{message}", { message: stranded.message });
+  throw stranded;
 }
 
 /** One row of the unicast address table. */

@@ -34,6 +34,12 @@ export const COMPUTENETWORK_SYMBOLS = {
     optional: true,
   },
   HcnCloseEndpoint: { parameters: ["pointer"], result: "i32", optional: true },
+  HcnEnumerateNamespaces: {
+    parameters: ["buffer", "buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+    optional: true,
+  },
   HcnOpenNamespace: {
     parameters: ["buffer", "buffer", "buffer"],
     result: "i32",
@@ -64,7 +70,7 @@ export function computenetwork(): ComputeNetworkSymbols | null {
       lib = Deno.dlopen(COMPUTENETWORK_DLL, COMPUTENETWORK_SYMBOLS);
     } catch (e) {
       lib = null;
-      loadError = e instanceof Error ? e.message : String(e);
+      loadError = (e instanceof Error ? e.message : String(e)).trim();
     }
   }
   return lib?.symbols ?? null;

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import { netioStatusError, WindowsError } from "./errors.ts";
 import { iphlpapi, requireExport } from "./iphlpapi.ts";
 import { checkBool, closeHandle, kernel32, lastError } from "./kernel32.ts";
@@ -19,6 +20,8 @@ import {
   JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
   W,
 } from "./structs.ts";
+
+const log = getLogger(["cplauncher", "windows"]);
 
 /** Limits set on a job when it is created. */
 export interface JobLimits {
@@ -62,6 +65,7 @@ const ERROR_MORE_DATA = 234;
 /** An open, unnamed job object. Methods other than `close` need it to be open. */
 export class JobObject {
   #handle: Deno.PointerObject | null;
+  #compartment: number | undefined;
 
   private constructor(handle: Deno.PointerObject) {
     this.#handle = handle;
@@ -123,6 +127,27 @@ export class JobObject {
     const set = requireExport("SetJobCompartmentId", iphlpapi().SetJobCompartmentId);
     const err = netioStatusError("SetJobCompartmentId", set(this.handle, id));
     if (err) throw err;
+    this.#compartment = id;
+  }
+
+  /** The compartment {@linkcode JobObject.setCompartment} put the job in, until cleared. */
+  get compartment(): number | undefined {
+    return this.#compartment;
+  }
+
+  /**
+   * Take the job out of its compartment again (`SetJobCompartmentId(job, 0)`), so that the job
+   * holds no reference to it: the anchor's compartment can then be deleted when its pod goes
+   * away, even while this handle stays open. Meant for an empty job. Returns the error instead
+   * of throwing, because callers are on their way out and can only report it.
+   */
+  clearCompartment(): WindowsError | null {
+    if (this.#compartment === undefined) return null;
+    const set = iphlpapi().SetJobCompartmentId;
+    if (set === null) return null;
+    const err = netioStatusError("SetJobCompartmentId(0)", set(this.handle, 0));
+    if (err === null) this.#compartment = undefined;
+    return err;
   }
 
   /** The job's compartment as `GetJobCompartmentId` reads it; null when not exported. */
@@ -180,12 +205,22 @@ export class JobObject {
   }
 
   /**
-   * Close the job's handle; with kill-on-close, whatever still runs in it ends. Closing twice
-   * is a no-op: a handle value closed twice may already belong to someone else.
+   * Close the job's handle; with kill-on-close, whatever still runs in it ends. A compartment
+   * still set on the job is cleared first (best effort: see
+   * {@linkcode JobObject.clearCompartment}). Closing twice is a no-op: a handle value closed
+   * twice may already belong to someone else.
    */
   close(): void {
+    if (this.#handle === null) return;
+    const err = this.clearCompartment();
+    if (err) {
+      log.warn("closing a job still in compartment {id}: {error}", {
+        id: this.#compartment,
+        error: err.message,
+      });
+    }
     const handle = this.#handle;
     this.#handle = null;
-    if (handle !== null) closeHandle(handle);
+    closeHandle(handle);
   }
 }

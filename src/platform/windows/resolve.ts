@@ -3,12 +3,15 @@
  * language depend on the node's locale).
  *
  * Order per attempt:
- * 1. Host Compute Network: enumerate endpoints, find the one whose
+ * 1. Host Compute Network: enumerate endpoints, find the local one (not `RemoteEndpoint`) whose
  *    `IpConfigurations[].IpAddress` is the IP, open its `HostComputeNamespace` and read
- *    `NamespaceId`, which is the compartment id. A missing/0 id means the sandbox is still
- *    being built, so we retry (bounded by the caller's signal).
- * 2. Fallback (no HCN, HCN refused, or IP not HCN-managed): for ids 1..N switch the JS thread
- *    into the compartment, read its unicast address table, switch back — synchronously.
+ *    `NamespaceId` (or `CompartmentId`), which is the compartment id. A missing/0 id means the
+ *    sandbox is still being built, so we retry (bounded by the caller's signal).
+ * 2. Fallback (no HCN, HCN refused, or IP not HCN-managed): switch the JS thread into each
+ *    compartment, read its unicast address table, switch back — each one synchronously. The
+ *    compartments HCN knows (its namespaces' ids, whatever their value) come first, then every
+ *    id up to `maxScanId`; the walk yields to the event loop between slices, so the launcher's
+ *    watches, probes and health endpoint keep running during a long scan.
  *
  * Then, in the chosen compartment, wait until the address has finished duplicate address
  * detection (`IpDadStatePreferred`): a listener bound before that can fail with
@@ -27,9 +30,14 @@ import {
   parseGuidList,
   parseIp,
   sameIp,
+  summarizeEndpoint,
 } from "./address.ts";
-import { unicastAddresses, withThreadCompartment } from "./compartment.ts";
-import { computenetwork, computenetworkLoadError } from "./computenetwork.ts";
+import { type UnicastAddress, unicastAddresses, withThreadCompartment } from "./compartment.ts";
+import {
+  computenetwork,
+  computenetworkLoadError,
+  type ComputeNetworkSymbols,
+} from "./computenetwork.ts";
 import { checkHresult, WindowsError } from "./errors.ts";
 import { coTaskMemFree } from "./ole32.ts";
 import { alloc, readPtr, readWide, wstr } from "./memory.ts";
@@ -38,12 +46,21 @@ import { sleep } from "../../util/sleep.ts";
 
 const log = getLogger(["cplauncher", "windows"]);
 
-/** HCN v2 query: no filter, no flags (each endpoint is then opened and queried). */
+/** HCN v2 query: no filter, no flags (each object is then opened and queried). */
 const HCN_QUERY = JSON.stringify({ SchemaVersion: { Major: 2, Minor: 0 }, Flags: 0 });
+
+/** Highest id the fallback scan tries when nobody says otherwise. */
+export const DEFAULT_MAX_SCAN_ID = 4096;
+
+/** Compartments entered per synchronous slice of a scan, before it yields to the event loop. */
+export const SCAN_SLICE = 64;
+
+/** How many endpoints a "not found" message names before it only counts the rest. */
+const SEEN_LIMIT = 12;
 
 /** Tuning for {@linkcode resolveCompartment}. */
 export interface ResolveTuning {
-  /** Highest compartment id the fallback scan tries (default 256). */
+  /** Highest compartment id the fallback scan tries (default {@linkcode DEFAULT_MAX_SCAN_ID}). */
   readonly maxScanId?: number;
   /** First retry delay in ms (default 250; doubles up to `maxDelayMs`). */
   readonly initialDelayMs?: number;
@@ -57,47 +74,46 @@ export type HcnLookup =
   | { readonly kind: "pending"; readonly reason: string }
   | { readonly kind: "unavailable"; readonly reason: string };
 
+type Hcn = { readonly [K in keyof ComputeNetworkSymbols]: NonNullable<ComputeNetworkSymbols[K]> };
+
+/** The HCN v2 API, or why it cannot be used on this system. */
+function hcnApi(): { readonly hcn: Hcn } | { readonly unavailable: string } {
+  const symbols = computenetwork();
+  if (symbols === null) return { unavailable: `computenetwork.dll: ${computenetworkLoadError()}` };
+  if (Object.values(symbols).some((f) => f === null)) {
+    return { unavailable: "computenetwork.dll lacks the v2 endpoint/namespace API" };
+  }
+  return { hcn: symbols as Hcn };
+}
+
 /** Look the IP up through the Host Compute Network API. */
 export async function hcnLookup(ip: Uint8Array): Promise<HcnLookup> {
-  const hcn = computenetwork();
-  if (hcn === null) {
-    return { kind: "unavailable", reason: `computenetwork.dll: ${computenetworkLoadError()}` };
-  }
-  const {
-    HcnEnumerateEndpoints: enumerate,
-    HcnOpenEndpoint: openEp,
-    HcnQueryEndpointProperties: queryEp,
-    HcnCloseEndpoint: closeEp,
-    HcnOpenNamespace: openNs,
-    HcnQueryNamespaceProperties: queryNs,
-    HcnCloseNamespace: closeNs,
-  } = hcn;
-  if (!enumerate || !openEp || !queryEp || !closeEp || !openNs || !queryNs || !closeNs) {
-    return { kind: "unavailable", reason: "computenetwork.dll lacks the v2 endpoint API" };
-  }
+  const api = hcnApi();
+  if ("unavailable" in api) return { kind: "unavailable", reason: api.unavailable };
+  const { hcn } = api;
   const query = wstr(HCN_QUERY);
   try {
-    const list = await hcnString("HcnEnumerateEndpoints", (out, rec) => enumerate(query, out, rec));
+    const list = await hcnString(
+      "HcnEnumerateEndpoints",
+      (out, rec) => hcn.HcnEnumerateEndpoints(query, out, rec),
+    );
     let attachedNoNamespace: string | undefined;
+    const seen: string[] = [];
     for (const id of parseGuidList(list)) {
-      const handleBuf = alloc(8);
-      const rec = alloc(8);
-      const hr = await openEp(guidBytes(id), handleBuf, rec);
-      const openRecord = takeString(rec);
+      const props = await queryObject(
+        "Endpoint",
+        id,
+        hcn.HcnOpenEndpoint,
+        (h, out, rec) => hcn.HcnQueryEndpointProperties(h, query, out, rec),
+        hcn.HcnCloseEndpoint,
+      );
       // An endpoint deleted between enumeration and open is normal churn, not an error.
-      if (hr < 0) {
-        log.debug("HcnOpenEndpoint {id}: {hr} {record}", { id, hr, record: openRecord });
-        continue;
-      }
-      const ep = readPtr(handleBuf);
-      let props: string;
-      try {
-        props = await hcnString(
-          "HcnQueryEndpointProperties",
-          (out, r) => queryEp(ep, query, out, r),
+      if (props === null) continue;
+      const summary = summarizeEndpoint(props);
+      if (summary) {
+        seen.push(
+          `${summary.addresses.join("/") || "no address"}${summary.remote ? " (remote)" : ""}`,
         );
-      } finally {
-        closeEp(ep);
       }
       const m = matchEndpoint(props, ip);
       if (!m) continue;
@@ -105,29 +121,12 @@ export async function hcnLookup(ip: Uint8Array): Promise<HcnLookup> {
         attachedNoNamespace = id;
         continue;
       }
-      const nsBuf = alloc(8);
-      const nsRec = alloc(8);
-      const nsHr = await openNs(guidBytes(m.namespaceId), nsBuf, nsRec);
-      const nsOpenRecord = takeString(nsRec);
-      if (nsHr < 0) {
-        return {
-          kind: "pending",
-          reason: `HcnOpenNamespace ${m.namespaceId}: ${
-            new WindowsError("HcnOpenNamespace", "hresult", nsHr, nsOpenRecord).message
-          }`,
-        };
-      }
-      const ns = readPtr(nsBuf);
-      let nsProps: string;
+      let compartment: number | null;
       try {
-        nsProps = await hcnString(
-          "HcnQueryNamespaceProperties",
-          (out, r) => queryNs(ns, query, out, r),
-        );
-      } finally {
-        closeNs(ns);
+        compartment = await namespaceIdOf(hcn, query, m.namespaceId);
+      } catch (e) {
+        return { kind: "pending", reason: `HcnOpenNamespace ${m.namespaceId}: ${message(e)}` };
       }
-      const compartment = namespaceCompartment(nsProps);
       if (compartment === null) {
         return {
           kind: "pending",
@@ -140,11 +139,96 @@ export async function hcnLookup(ip: Uint8Array): Promise<HcnLookup> {
       kind: "pending",
       reason: attachedNoNamespace
         ? `endpoint ${attachedNoNamespace} has the IP but no HostComputeNamespace yet`
-        : "no HCN endpoint has this IP",
+        : `no local HCN endpoint has this IP (seen: ${listSeen(seen)})`,
     };
   } catch (e) {
     // E_ACCESSDENIED, HNS stopped, …: fall back to the scan rather than fail the anchor.
-    return { kind: "unavailable", reason: e instanceof Error ? e.message : String(e) };
+    return { kind: "unavailable", reason: message(e) };
+  }
+}
+
+function listSeen(seen: readonly string[]): string {
+  if (seen.length === 0) return "no endpoints";
+  const shown = seen.slice(0, SEEN_LIMIT).join(", ");
+  return seen.length > SEEN_LIMIT ? `${shown} and ${seen.length - SEEN_LIMIT} more` : shown;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * The compartment ids of every HCN namespace on this node (their `NamespaceId`s), or why HCN
+ * cannot say. Namespaces whose compartment does not exist yet are left out.
+ */
+export async function hcnCompartmentIds(): Promise<
+  { readonly ids: readonly number[] } | { readonly unavailable: string }
+> {
+  const api = hcnApi();
+  if ("unavailable" in api) return api;
+  const { hcn } = api;
+  const query = wstr(HCN_QUERY);
+  try {
+    const list = await hcnString(
+      "HcnEnumerateNamespaces",
+      (out, rec) => hcn.HcnEnumerateNamespaces(query, out, rec),
+    );
+    const ids = new Set<number>();
+    for (const guid of parseGuidList(list)) {
+      let id: number | null = null;
+      try {
+        id = await namespaceIdOf(hcn, query, guid);
+      } catch {
+        // Deleted between enumeration and open: normal churn.
+      }
+      if (id !== null) ids.add(id);
+    }
+    return { ids: [...ids].sort((a, b) => a - b) };
+  } catch (e) {
+    return { unavailable: message(e) };
+  }
+}
+
+/** Open namespace `guid`, read its compartment id, close it. */
+async function namespaceIdOf(hcn: Hcn, query: Uint16Array<ArrayBuffer>, guid: string) {
+  const props = await queryObject(
+    "Namespace",
+    guid,
+    hcn.HcnOpenNamespace,
+    (h, out, rec) => hcn.HcnQueryNamespaceProperties(h, query, out, rec),
+    hcn.HcnCloseNamespace,
+    true,
+  );
+  return props === null ? null : namespaceCompartment(props);
+}
+
+/**
+ * Open an HCN object by id, query its properties document and close it. A failed open returns
+ * null (the object went away), or throws when `openMustSucceed`.
+ */
+async function queryObject(
+  kind: "Endpoint" | "Namespace",
+  id: string,
+  open: (guid: Uint8Array, handle: Uint8Array, record: Uint8Array) => Promise<number>,
+  query: (handle: Deno.PointerValue, out: Uint8Array, record: Uint8Array) => Promise<number>,
+  close: (handle: Deno.PointerValue) => number,
+  openMustSucceed = false,
+): Promise<string | null> {
+  const handleBuf = alloc(8);
+  const rec = alloc(8);
+  const hr = await open(guidBytes(id), handleBuf, rec);
+  const record = takeString(rec);
+  if (hr < 0) {
+    const error = new WindowsError(`HcnOpen${kind}`, "hresult", hr, record);
+    if (openMustSucceed) throw error;
+    log.debug("{error}", { error: error.message });
+    return null;
+  }
+  const handle = readPtr(handleBuf);
+  try {
+    return await hcnString(`HcnQuery${kind}Properties`, (out, r) => query(handle, out, r));
+  } finally {
+    close(handle);
   }
 }
 
@@ -174,21 +258,68 @@ function takeString(slot: Uint8Array): string | undefined {
 }
 
 /**
- * Scan compartments 1..maxId for `ip`. Each step is one synchronous enter/read/leave (see
- * `compartment.ts`). Ids that cannot be entered (gaps left by deleted pods) are skipped.
+ * The ids a scan tries, in order: those HCN reported (any value), then 1..`maxId` without them.
  */
-export function scanForAddress(ip: Uint8Array, maxId: number): number | null {
-  for (let id = 1; id <= maxId; id++) {
-    let rows;
-    try {
-      rows = withThreadCompartment(id, unicastAddresses);
-    } catch (e) {
-      if (e instanceof WindowsError) continue;
-      throw e;
+export function scanOrder(hcnIds: readonly number[], maxId: number): number[] {
+  const first = [...new Set(hcnIds)].filter((id) => Number.isInteger(id) && id > 0);
+  const known = new Set(first);
+  const rest: number[] = [];
+  for (let id = 1; id <= maxId; id++) if (!known.has(id)) rest.push(id);
+  return [...first, ...rest];
+}
+
+/** `scanOrder` in words, for messages: `compartments 3, 9 (HCN) and 1..4096`. */
+export function describeScan(hcnIds: readonly number[], maxId: number): string {
+  const range = `1..${maxId}`;
+  return hcnIds.length === 0
+    ? `compartments ${range}`
+    : `compartments ${hcnIds.join(", ")} (HCN) and ${range}`;
+}
+
+/**
+ * Enter each compartment of `ids` in turn (one synchronous enter/read/leave each, see
+ * `compartment.ts`) and hand its unicast addresses to `visit`, until `visit` returns true.
+ * Ids that cannot be entered (gaps left by deleted pods) are skipped; the walk yields to the
+ * event loop every {@linkcode SCAN_SLICE} ids. Returns the ids that could be entered.
+ */
+export async function walkCompartments(
+  ids: readonly number[],
+  visit: (id: number, rows: UnicastAddress[]) => boolean,
+): Promise<number[]> {
+  const entered: number[] = [];
+  for (let start = 0; start < ids.length; start += SCAN_SLICE) {
+    if (start > 0) await yieldToEventLoop();
+    for (const id of ids.slice(start, start + SCAN_SLICE)) {
+      let rows;
+      try {
+        rows = withThreadCompartment(id, unicastAddresses);
+      } catch (e) {
+        if (e instanceof WindowsError || isPlatformError(e, "no-domain")) continue;
+        throw e;
+      }
+      entered.push(id);
+      if (visit(id, rows)) return entered;
     }
-    if (rows.some((r) => sameIp(r.address, ip))) return id;
   }
-  return null;
+  return entered;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** The first compartment of `ids` that has `ip` configured, and which ids could be entered. */
+export async function scanForAddress(
+  ip: Uint8Array,
+  ids: readonly number[],
+): Promise<{ readonly id: number | null; readonly entered: readonly number[] }> {
+  let id: number | null = null;
+  const entered = await walkCompartments(ids, (candidate, rows) => {
+    if (!rows.some((r) => sameIp(r.address, ip))) return false;
+    id = candidate;
+    return true;
+  });
+  return { id, entered };
 }
 
 /** A compartment and its unicast addresses, for `cplauncher compartments` on Windows. */
@@ -199,17 +330,16 @@ export interface CompartmentInfo {
   readonly addresses: readonly { address: string; state: string; ifIndex: number }[];
 }
 
-/** Every compartment 1..maxId that can be entered, with its addresses. */
-export function listCompartments(maxId: number): CompartmentInfo[] {
+/**
+ * Every compartment that can be entered, with its addresses: HCN's namespaces and the ids
+ * 1..`maxScanId`.
+ */
+export async function listCompartments(
+  maxScanId = DEFAULT_MAX_SCAN_ID,
+): Promise<CompartmentInfo[]> {
+  const hcn = await hcnCompartmentIds();
   const out: CompartmentInfo[] = [];
-  for (let id = 1; id <= maxId; id++) {
-    let rows;
-    try {
-      rows = withThreadCompartment(id, unicastAddresses);
-    } catch (e) {
-      if (e instanceof WindowsError) continue;
-      throw e;
-    }
+  await walkCompartments(scanOrder("ids" in hcn ? hcn.ids : [], maxScanId), (id, rows) => {
     out.push({
       id,
       addresses: rows.map((r) => ({
@@ -218,8 +348,9 @@ export function listCompartments(maxId: number): CompartmentInfo[] {
         ifIndex: r.ifIndex,
       })),
     });
-  }
-  return out;
+    return false;
+  });
+  return out.sort((a, b) => a.id - b.id);
 }
 
 /** The DAD state of `ip` inside compartment `id`, or null when it is not configured there. */
@@ -229,7 +360,14 @@ export function dadStateIn(id: number, ip: Uint8Array): number | null {
   return row ? row.dadState : null;
 }
 
-const DAD_NAMES = ["Invalid", "Tentative", "Duplicate", "Deprecated", "Preferred"];
+/** Names of the `NL_DAD_STATE` values, by value. */
+export const DAD_NAMES: readonly string[] = [
+  "Invalid",
+  "Tentative",
+  "Duplicate",
+  "Deprecated",
+  "Preferred",
+];
 
 /**
  * Resolve `ipText` to a compartment and wait until the address is usable there. Retries until
@@ -242,7 +380,7 @@ export async function resolveCompartment(
 ): Promise<CompartmentDomain> {
   const ip = parseIp(ipText);
   if (!ip) throw new PlatformError("invalid-argument", `not an IP address: ${ipText}`);
-  const maxScanId = tuning.maxScanId ?? 256;
+  const maxScanId = tuning.maxScanId ?? DEFAULT_MAX_SCAN_ID;
   let delay = tuning.initialDelayMs ?? 250;
   const maxDelay = tuning.maxDelayMs ?? 2000;
   let last = "no attempt yet";
@@ -260,10 +398,14 @@ export async function resolveCompartment(
         log.info("HCN lookup for {ip}: {kind}: {reason}", { ip: ipText, ...hcn });
         hcnState = hcn.reason;
       }
-      const id = scanForAddress(ip, maxScanId);
-      if (id !== null) found = { id, source: "scan" };
-      last = `HCN: ${hcn.reason}; scan of compartments 1..${maxScanId}: ${
-        id === null ? "not found" : `found in ${id}`
+      const known = await hcnCompartmentIds();
+      const hcnIds = "ids" in known ? known.ids : [];
+      const scan = await scanForAddress(ip, scanOrder(hcnIds, maxScanId));
+      if (scan.id !== null) found = { id: scan.id, source: "scan" };
+      last = `HCN: ${hcn.reason}; scan of ${describeScan(hcnIds, maxScanId)}: ${
+        scan.id === null
+          ? `not found (compartments that could be entered: ${scan.entered.join(", ") || "none"})`
+          : `found in ${scan.id}`
       }`;
     }
     lastFound = found !== null;
@@ -272,11 +414,7 @@ export async function resolveCompartment(
       if (dad === W.IpDadStatePreferred) {
         log.info(
           "{ip} is in compartment {id} (source {source}, DAD preferred, attempt {attempt})",
-          {
-            ip: ipText,
-            ...found,
-            attempt,
-          },
+          { ip: ipText, ...found, attempt },
         );
         return { kind: "compartment", id: found.id, source: found.source };
       }
@@ -308,7 +446,7 @@ export function checkCompartmentExists(id: number): CompartmentDomain {
     if (isPlatformError(e, "stranded")) throw e;
     throw new PlatformError(
       "no-domain",
-      `compartment ${id} does not exist or cannot be entered`,
+      `compartment ${id} does not exist or cannot be entered: ${message(e)}`,
       { cause: e },
     );
   }

@@ -6,6 +6,10 @@
  * @module
  */
 
+import { kernel32 } from "../../../src/platform/windows/kernel32.ts";
+import { wineVersion } from "../../../src/platform/windows/ntdll.ts";
+import { W } from "../../../src/platform/windows/structs.ts";
+
 /** True when running on Windows (real or Wine). */
 export const ON_WINDOWS = Deno.build.os === "windows";
 
@@ -15,20 +19,6 @@ export const HELPER = Deno.env.get("CPLAUNCHER_WINE_HELPER") ?? "";
 /** Wine's version string when running under Wine, else null (real Windows). */
 export const WINE_VERSION: string | null = ON_WINDOWS ? wineVersion() : null;
 
-function wineVersion(): string | null {
-  const lib = Deno.dlopen("ntdll.dll", {
-    wine_get_version: { parameters: [], result: "pointer", optional: true },
-  });
-  try {
-    const f = lib.symbols.wine_get_version;
-    if (f === null) return null;
-    const p = f();
-    return p === null ? "unknown" : Deno.UnsafePointerView.getCString(p);
-  } finally {
-    lib.close();
-  }
-}
-
 const enc = new TextEncoder();
 
 /**
@@ -37,6 +27,18 @@ const enc = new TextEncoder();
  */
 export function skippedStep(what: string, why: string): void {
   Deno.stderr.writeSync(enc.encode(`SKIPPED-STEP: ${what} — ${why}\n`));
+}
+
+/** Whether process `pid` is still running. */
+export function running(pid: number): boolean {
+  const k = kernel32();
+  const h = k.OpenProcess(W.SYNCHRONIZE | W.PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+  if (h === null) return false;
+  try {
+    return k.WaitForSingleObject(h, 0) !== W.WAIT_OBJECT_0;
+  } finally {
+    k.CloseHandle(h);
+  }
 }
 
 /** Read a whole byte stream as UTF-8 text. */

@@ -1,8 +1,9 @@
 /**
  * Resolution code paths under a real Windows deno. Under Wine the compartment calls are stubs
- * (every id "exists" and shows the same addresses) and there is no computenetwork.dll, so these
- * tests prove the FFI plumbing, the table decoding and the retry/timeout logic — not that a pod
- * IP is found in the right compartment. Each test says what it cannot prove.
+ * (switching "succeeds" for every id but the thread never leaves compartment 1, which the
+ * backend detects and treats as "cannot be entered") and there is no computenetwork.dll, so
+ * these tests prove the FFI plumbing, the table decoding and the retry/timeout logic — not that
+ * a pod IP is found in the right compartment. Each test says what it cannot prove.
  */
 import assert from "node:assert/strict";
 import {
@@ -48,6 +49,14 @@ Deno.test({
     assert.equal(currentThreadCompartment(), DEFAULT_COMPARTMENT_ID);
     const inside = withThreadCompartment(1, () => currentThreadCompartment());
     assert.equal(inside, 1);
+    if (wine) {
+      // The stub accepts the switch but the thread stays in 1: that is "not entered", and the
+      // thread is cleared back (SetCurrentThreadCompartmentId(0)) and checked afterwards.
+      assert.throws(
+        () => withThreadCompartment(2, () => "ran inside"),
+        (e: PlatformError) => e.kind === "no-domain" && /reads compartment 1/.test(e.message),
+      );
+    }
     assert.throws(() => withThreadCompartment(1, () => Promise.resolve()), /synchronous/);
     assert.throws(() =>
       withThreadCompartment(1, () => {
@@ -102,8 +111,13 @@ Deno.test({
       skippedStep("HCN endpoint -> namespace -> NamespaceId", `unavailable here: ${hcn.reason}`);
     }
     assert.notEqual(hcn.kind, "found", "127.0.0.1 is never an HCN endpoint address");
-    assert.equal(scanForAddress(ip, 4), 1);
-    assert.equal(scanForAddress(parseIp(unusedIpv4())!, 4), null);
+    assert.deepEqual(await scanForAddress(ip, [1, 2, 3, 4]), {
+      id: 1,
+      entered: [1],
+    });
+    const missing = await scanForAddress(parseIp(unusedIpv4())!, [1, 2, 3, 4]);
+    assert.equal(missing.id, null);
+    assert.ok(missing.entered.includes(1));
   },
 });
 
@@ -138,6 +152,7 @@ Deno.test({
         assert.equal(e.kind, "address-not-found");
         assert.ok(e.message.includes(`could not resolve ${ip} to a compartment`), e.message);
         assert.match(e.message, /scan of compartments 1\.\.2: not found/);
+        assert.match(e.message, /compartments that could be entered: 1\b/);
         return true;
       },
     );
@@ -167,9 +182,16 @@ Deno.test({
     );
     await assert.rejects(backend.openStatic({ netns: "/var/run/netns/x" }), /Linux-only/);
     if (wine) {
+      // The stub "switches" into 2 without leaving 1: the compartment is refused, not trusted.
+      await assert.rejects(
+        backend.openStatic({ compartment: 2 }),
+        (e: PlatformError) =>
+          e.kind === "no-domain" &&
+          /compartment 2 does not exist or cannot be entered/.test(e.message),
+      );
       skippedStep(
-        "openStatic rejects a compartment that does not exist",
-        `${wine}: every id is accepted by the stub`,
+        "openStatic accepts a pod's compartment that exists",
+        `${wine}: only the host compartment can be entered`,
       );
     }
   },
@@ -178,8 +200,13 @@ Deno.test({
 Deno.test({
   ...T,
   name: "resolve: listCompartments (cplauncher compartments) decodes each compartment's addresses",
-  fn() {
-    const compartments = listCompartments(3);
+  async fn() {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const compartments = await listCompartments(1024);
+    clearInterval(timer);
+    // 1,024 ids are entered in slices of 64: the event loop ran in between.
+    assert.ok(ticks > 0, "the scan never yielded to the event loop");
     assert.ok(compartments.length >= 1);
     assert.equal(compartments[0].id, 1, "the host compartment comes first");
     const host = unicastAddresses().map((r) => [...r.address].join(","));
@@ -193,10 +220,8 @@ Deno.test({
     assert.equal(compartments[0].addresses.length, host.length);
     assert.equal(currentThreadCompartment(), 1, "the thread is back in compartment 1");
     if (wine) {
-      skippedStep(
-        "listing compartments other than 1",
-        `${wine}: every id "exists" and shows the host's addresses`,
-      );
+      assert.equal(compartments.length, 1, "a stubbed switch is not an entered compartment");
+      skippedStep("listing compartments other than 1", `${wine}: only compartment 1 exists`);
     }
   },
 });
