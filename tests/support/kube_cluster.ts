@@ -49,6 +49,8 @@ export interface KubeClusterOptions {
   readyTimeoutMs?: number;
   /** Extra kube-apiserver flags, appended after the defaults (a later flag wins). */
   extraApiserverArgs?: string[];
+  /** IP addresses the apiserver's certificate names besides 127.0.0.1 (e.g. a Service IP). */
+  serverCertIps?: string[];
 }
 
 /** A Kubernetes object as JSON; only the fields the helpers touch are typed. */
@@ -260,6 +262,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     detached: opts.detached ?? false,
     readyTimeoutMs: opts.readyTimeoutMs ?? 90_000,
     extraApiserverArgs: opts.extraApiserverArgs ?? [],
+    serverCertIps: opts.serverCertIps ?? [],
   });
   try {
     await cluster.init();
@@ -280,6 +283,7 @@ interface ClusterConfig {
   detached: boolean;
   readyTimeoutMs: number;
   extraApiserverArgs: string[];
+  serverCertIps: string[];
 }
 
 interface RunningProcess {
@@ -339,7 +343,7 @@ export class KubeCluster implements AsyncDisposable {
     const d = this.dir;
     await Deno.mkdir(`${d}/pki`, { recursive: true });
     await Deno.mkdir(`${d}/logs`, { recursive: true });
-    await generatePki(`${d}/pki`);
+    await generatePki(`${d}/pki`, this.#cfg.serverCertIps);
     this.caPem = await Deno.readTextFile(`${d}/pki/ca.crt`);
     this.#clientCertPem = await Deno.readTextFile(`${d}/pki/admin.crt`);
     this.#clientKeyPem = await Deno.readTextFile(`${d}/pki/admin.key`);
@@ -848,7 +852,8 @@ function hookUnload(): void {
   });
 }
 
-async function generatePki(dir: string): Promise<void> {
+async function generatePki(dir: string, extraIps: string[]): Promise<void> {
+  const altNames = ["IP:127.0.0.1", ...extraIps.map((ip) => `IP:${ip}`), "DNS:localhost"];
   await Deno.writeTextFile(
     `${dir}/openssl.cnf`,
     [
@@ -863,7 +868,7 @@ async function generatePki(dir: string): Promise<void> {
       "basicConstraints = critical, CA:FALSE",
       "keyUsage = critical, digitalSignature, keyEncipherment",
       "extendedKeyUsage = serverAuth",
-      "subjectAltName = IP:127.0.0.1, DNS:localhost",
+      `subjectAltName = ${altNames.join(", ")}`,
       "authorityKeyIdentifier = keyid",
       "[client]",
       "basicConstraints = critical, CA:FALSE",

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds the node binaries of the single-node Kubernetes test cluster (kubelet,
+# kube-controller-manager, kube-scheduler, kube-proxy) from the same Go module
+# as the control plane (tests/kube/, see scripts/kube_build.sh) into
+#
+#   ${CPLAUNCHER_CACHE:-$HOME/.cache/cplauncher}/kube/<sha256 of tests/kube/go.sum>/node/bin/
+#
+# Same key and rules as scripts/kube_build.sh: a changed go.sum gives a new
+# folder, changed build flags need the folder deleted by hand, and nothing is
+# built when all four binaries exist. The bin dir is the last line of stdout;
+# progress goes to stderr. Used by tests/support/node.ts and by .ci/run.
+#
+# Cost on 2 shared cores: about 13 minutes with a cold Go build cache (measured 806 s), 4
+# minutes when scripts/kube_build.sh ran before (most packages are shared; measured 237 s).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mod="$root/tests/kube"
+binaries=(kubelet kube-controller-manager kube-scheduler kube-proxy)
+
+go_bin="${GO:-}"
+if [[ -z "$go_bin" ]]; then
+  if command -v go >/dev/null 2>&1; then
+    go_bin="$(command -v go)"
+  elif [[ -x /usr/local/go/bin/go ]]; then
+    go_bin=/usr/local/go/bin/go
+  else
+    echo "node_build: no Go toolchain found (set GO=/path/to/go)" >&2
+    exit 1
+  fi
+fi
+
+hash="$(sha256sum "$mod/go.sum" | cut -d' ' -f1)"
+cache="${CPLAUNCHER_CACHE:-$HOME/.cache/cplauncher}/kube/$hash/node"
+bin="$cache/bin"
+
+have_all() {
+  local b
+  for b in "${binaries[@]}"; do [[ -x "$bin/$b" ]] || return 1; done
+}
+
+# `go build` prints nothing for minutes; say every 30 s that it is still working.
+with_heartbeat() {
+  local what="$1"
+  shift
+  local start=$SECONDS last=$SECONDS
+  "$@" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS - last >= 30)); then
+      last=$SECONDS
+      echo "node_build: still building $what, $((SECONDS - start))s elapsed" >&2
+    fi
+  done
+  wait "$pid"
+}
+
+if ! have_all; then
+  mkdir -p "$cache"
+  # Concurrent test processes on a cold cache wait for the first build.
+  exec 9>"$cache/.lock"
+  flock 9
+  if ! have_all; then
+    tmp="$cache/bin.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    # The version stamps of scripts/kube_build.sh, so kubelet and apiserver agree on a version.
+    kver="$(cd "$mod" && "$go_bin" list -m -f '{{.Version}}' k8s.io/kubernetes)"
+    kmajor="${kver#v}"
+    kmajor="${kmajor%%.*}"
+    kminor="${kver#v*.}"
+    kminor="${kminor%%.*}"
+    vflags=""
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      vflags+=" -X $pkg.gitVersion=$kver -X $pkg.gitMajor=$kmajor -X $pkg.gitMinor=$kminor"
+      vflags+=" -X $pkg.gitTreeState=clean"
+    done
+    echo "node_build: building ${binaries[*]} ($kver) into $bin;" \
+      "about 13 min on 2 cores with a cold Go build cache, 4 min after kube_build.sh" >&2
+    start=$SECONDS
+    pkgs=()
+    for b in "${binaries[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+    (
+      cd "$mod"
+      export CGO_ENABLED=0
+      # One `go build` for all four: shared packages compile once, in parallel.
+      with_heartbeat "${binaries[*]}" \
+        "$go_bin" build -mod=readonly -trimpath -ldflags="-s -w$vflags" -o "$tmp/" "${pkgs[@]}"
+    )
+    rm -rf "$bin"
+    mv "$tmp" "$bin"
+    echo "node_build: done in $((SECONDS - start))s" >&2
+  fi
+  exec 9>&-
+fi
+
+echo "$bin"
