@@ -363,9 +363,32 @@ Deno.test("--log-format json: machine output unchanged, stderr is JSON lines onl
   const run = await cli(["--log-format", "json", "--log-level", "debug", "validate", "-c", GOOD]);
   assert.equal(run.code, 0, show(run));
   assert.equal(run.stdout, `${GOOD}: ok (3 anchors, 3 workloads)\n`);
-  for (const line of lines(run.stderr)) {
-    assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
-  }
+  assert.equal(run.stderr, "", "validate logs nothing");
+  // `run` logs: an anchor whose namespace does not exist fails, in JSON records.
+  await withTempDir(async (dir) => {
+    const config = `${dir}/missing-netns.yaml`;
+    await Deno.writeTextFile(
+      config,
+      "apiVersion: cplauncher/v1\nanchors:\n  n: { netns: /var/run/netns/cpl-cli-test-missing }\n" +
+        "workloads:\n  w: { anchor: n, command: [/bin/true] }\n",
+    );
+    const failed = await cli(["--log-format", "json", "--log-level", "debug", "run", "-c", config]);
+    assert.equal(failed.code, 3, show(failed));
+    assertClean(failed);
+    assert.equal(failed.stdout, "", show(failed));
+    const records = lines(failed.stderr).map((line) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        assert.fail(`not JSON: ${line}\n${show(failed)}`);
+      }
+    });
+    assert.ok(records.length >= 1, show(failed));
+    assert.ok(
+      records.some((r) => r.level === "error" && /cpl-cli-test-missing/.test(r.message)),
+      `the failure is one of the records:\n${show(failed)}`,
+    );
+  });
   const plan = await cli(["--log-format", "json", "plan", "-c", GOOD, "--output", "json"]);
   assert.equal(plan.code, 0, show(plan));
   assert.equal(JSON.parse(plan.stdout).anchors.length, 3);

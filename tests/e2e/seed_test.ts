@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
+  processesLeft,
   type SeedScenario,
   SHARED_RESOURCES,
   sharedSeedScenario,
@@ -35,6 +36,15 @@ function baseConfig(
     anchors,
     workloads,
   };
+}
+
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function hostListensOn(port: number): Promise<boolean> {
@@ -323,17 +333,25 @@ Deno.test({
       stderr: "piped",
     }).output();
     const stderr = new TextDecoder().decode(out.stderr);
-    assert.notEqual(out.code, 0);
+    assert.equal(out.code, 4, `a workload that cannot be started is exit 4:\n${stderr}`);
     assert.match(stderr, /CAP_SYS_ADMIN/);
     assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
   },
 });
 
 Deno.test({
-  name: "cleanup: namespaces, veths, processes and the apiserver are gone",
+  name: "cleanup: no workload outlives its launcher; namespaces, veths and the apiserver are gone",
   ...SHARED,
   fn: async () => {
     const s = await setUp();
+    assert.ok(workloadPids.length >= 4, "the tests above started workloads");
+    // Checked before the fixture's own cleanup, which kills whatever runs in its namespaces.
+    const deadline = Date.now() + 2000;
+    while (workloadPids.some(alive) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(workloadPids.filter(alive), [], "workload processes still alive");
+    assert.deepEqual(await processesLeft(s), [], "processes left in the scenario's namespaces");
     const pids = s.cluster.recordProcesses ? await s.cluster.recordProcesses() : [];
     await s.stop();
     assert.deepEqual(
@@ -341,24 +359,6 @@ Deno.test({
       [],
       "this run's namespaces and links are gone",
     );
-    for (const p of pids) {
-      let alive = true;
-      try {
-        Deno.kill(p.pid, "SIGCONT");
-      } catch {
-        alive = false;
-      }
-      assert.equal(alive, false, `process ${p.pid} still alive`);
-    }
-    for (const pid of workloadPids) {
-      let alive = true;
-      try {
-        Deno.kill(pid, "SIGCONT");
-      } catch {
-        alive = false;
-      }
-      assert.equal(alive, false, `workload process ${pid} still alive`);
-    }
-    assert.ok(workloadPids.length >= 4, "the tests above started workloads");
+    for (const p of pids) assert.equal(alive(p.pid), false, `process ${p.pid} still alive`);
   },
 });

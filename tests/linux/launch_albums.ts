@@ -107,6 +107,25 @@ try {
     launched(p as LinuxLaunchedProcess, domain as NetnsDomain);
     await Promise.all([p.stdout.cancel(), p.stderr.cancel()]);
     emit({ event: "exit", status: await p.status });
+  } else if (mode === "hold") {
+    // Like "exit", but a failed launch leaves this launcher running until SIGTERM, so a test
+    // can see what the failure left behind while the launcher (and its parent-death signal)
+    // is still alive.
+    const [path, ...command] = rest;
+    const domain = await backend.openStatic({ netns: path });
+    const stop = new Promise<void>((resolve) => Deno.addSignalListener("SIGTERM", resolve));
+    try {
+      const p = await backend.launch(domain, { name: "hold", command, env: {} });
+      launched(p as LinuxLaunchedProcess, domain as NetnsDomain);
+    } catch (e) {
+      emit({
+        event: "error",
+        message: (e as Error).message,
+        kind: e instanceof PlatformError ? e.kind : undefined,
+      });
+    }
+    await stop;
+    Deno.exit(0);
   } else if (mode === "stale") {
     const domain = await backend.openStatic({ netns: rest[0] }) as NetnsDomain;
     await backend.launch({ ...domain, inode: domain.inode + 1 }, {

@@ -29,8 +29,12 @@ import { createTestNetwork, leftovers, type TestNetwork } from "../support/netns
 
 const PREFIX = "cpltn";
 
+/** Stems of the networks this file made (checked gone at the end). */
+const stems: string[] = [];
+
 async function withNetwork(fn: (net: TestNetwork) => Promise<void>): Promise<void> {
   const net = await createTestNetwork(PREFIX);
+  stems.push(net.stem);
   try {
     await fn(net);
   } finally {
@@ -303,5 +307,5 @@ Deno.test("netns fixtures leave nothing behind", async () => {
   assert.notDeepEqual(await leftovers(net.stem), []);
   await net.remove();
   await net.remove(); // idempotent
-  assert.deepEqual(await leftovers(PREFIX), []);
+  for (const stem of [...stems, net.stem]) assert.deepEqual(await leftovers(stem), [], stem);
 });

@@ -7,6 +7,9 @@
  *
  *   UPDATE_GOLDEN=1 deno test --allow-all tests/render/golden_test.ts
  *   deno test --allow-all tests/render/golden_test.ts -- --update-golden
+ *
+ * An updating run still compares: a case whose golden file it had to write or remove fails
+ * (naming the file), so it passes only once the files on disk already match.
  */
 import assert from "node:assert/strict";
 import { allCases, type RenderCase, REQUIRED_CONFIGS, ROOT } from "./cases.ts";
@@ -24,13 +27,22 @@ async function readOrUndefined(path: string): Promise<string | undefined> {
   }
 }
 
-async function writeOrRemove(path: string, text: string | undefined): Promise<void> {
-  if (text === undefined || text === "") {
-    await Deno.remove(path).catch(() => {});
-    return;
+/**
+ * Makes the golden file at `path` hold `text` (none for empty or undefined text).
+ *
+ * @returns whether the file had to change.
+ */
+async function writeOrRemove(path: string, text: string | undefined): Promise<boolean> {
+  const current = await readOrUndefined(path);
+  const wanted = text === "" ? undefined : text;
+  if (current === wanted) return false;
+  if (wanted === undefined) {
+    await Deno.remove(path);
+    return true;
   }
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-  await Deno.writeTextFile(path, text);
+  await Deno.writeTextFile(path, wanted);
+  return true;
 }
 
 /** Renders a case with the config given by absolute path, reported relative to the root. */
@@ -70,9 +82,11 @@ for (const c of cases) {
     const stderrPath = `${GOLDEN}${c.id}.stderr.txt`;
     assert.ok(run.code === 0 || run.code === 2, `exit ${run.code}: ${run.stderr}`);
     if (UPDATE) {
-      await writeOrRemove(yamlPath, run.code === 0 ? run.stdout : undefined);
-      await writeOrRemove(stderrPath, run.stderr);
-      return;
+      const changed = [
+        await writeOrRemove(yamlPath, run.code === 0 ? run.stdout : undefined) && yamlPath,
+        await writeOrRemove(stderrPath, run.stderr) && stderrPath,
+      ].filter(Boolean);
+      assert.deepEqual(changed, [], "golden files updated: review the diff, then run again");
     }
     const yaml = await readOrUndefined(yamlPath);
     const stderr = (await readOrUndefined(stderrPath)) ?? "";
@@ -94,9 +108,10 @@ for (const c of cases) {
   });
 }
 
-Deno.test("render golden: no golden file without a case", { ignore: UPDATE }, async () => {
+Deno.test("render golden: no golden file without a case", async () => {
   const expected = new Set(cases.flatMap((c) => [`${c.id}.yaml`, `${c.id}.stderr.txt`]));
   const stale = (await goldenFiles()).filter((f) => !expected.has(f));
+  if (UPDATE) { for (const file of stale) await Deno.remove(`${GOLDEN}${file}`); }
   assert.deepEqual(stale, [], "remove golden files of cases that no longer exist");
 });
 

@@ -103,6 +103,28 @@ async function usedSubnets(): Promise<Set<number>> {
 }
 
 /**
+ * Environment variable naming a file to which every {@linkcode createTestNetwork} of this
+ * process (and of the processes it starts) appends its stem, one per line: how a test that
+ * runs another program (the benchmarks) learns exactly which names that program made.
+ */
+export const STEM_RECORD_ENV = "CPLAUNCHER_TEST_NETWORK_RECORD";
+
+function recordStem(stem: string): void {
+  const file = Deno.env.get(STEM_RECORD_ENV);
+  if (file) Deno.writeTextFileSync(file, `${stem}\n`, { append: true });
+}
+
+/** The stems recorded in `file` (see {@linkcode STEM_RECORD_ENV}). */
+export async function recordedStems(file: string): Promise<string[]> {
+  try {
+    return (await Deno.readTextFile(file)).split("\n").filter(Boolean);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
+/**
  * Creates a bridge `<prefix><id>b` with `10.77.N.1/24` in the host namespace.
  *
  * @param prefix short name prefix (at most 6 characters, so interface names fit in 15)
@@ -114,6 +136,7 @@ export async function createTestNetwork(prefix: string): Promise<TestNetwork> {
   const id = randomId();
   const stem = `${prefix}${id}`;
   const bridge = `${stem}b`;
+  recordStem(stem);
   const used = await usedSubnets();
   const free = [];
   for (let n = 100; n < 250; n++) if (!used.has(n)) free.push(n);

@@ -160,6 +160,34 @@ export function sharedSeedScenario(options: SeedScenarioOptions): () => Promise<
 /** Test options for tests sharing a scenario's long-lived processes across test cases. */
 export const SHARED_RESOURCES = { sanitizeOps: false, sanitizeResources: false } as const;
 
+/**
+ * Processes still running in the scenario's namespaces (anchors, client and `extra`), polled
+ * for up to `ms` until there are none: what a test run leaves behind before the fixture's
+ * own cleanup kills it. Each entry names the namespace and its pids.
+ */
+export async function processesLeft(
+  scenario: SeedScenario,
+  extra: readonly string[] = [],
+  ms = 2000,
+): Promise<string[]> {
+  const names = [...scenario.anchors.map((a) => a.host.netns), scenario.client.netns, ...extra];
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left: string[] = [];
+    for (const netns of names) {
+      const out = await new Deno.Command("ip", {
+        args: ["netns", "pids", netns],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      const pids = new TextDecoder().decode(out.stdout).split(/\s+/).filter(Boolean);
+      if (pids.length > 0) left.push(`${netns}: ${pids.join(" ")}`);
+    }
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Kills a launcher (if still running) and waits for it and its output to end. */
 export async function stopLauncher(launcher: LauncherProcess): Promise<void> {
   try {

@@ -90,6 +90,22 @@ Deno.test("output: past the queue bound `add` returns a promise that waits for t
   assert.equal(batch.queuedBytes, 0);
 });
 
+Deno.test("output: by default at most 256 KiB per stream wait before `add` holds the relay", async () => {
+  let release!: () => void;
+  const stuck = new Promise<void>((resolve) => release = resolve);
+  const batch = new LineBatch(() => stuck);
+  const kib = new Uint8Array(1023).fill(0x61);
+  const results: (Promise<void> | undefined)[] = [];
+  for (let i = 0; i < 400; i++) results.push(batch.add(kib, NL));
+  // Lines are handed to the writer in 64 KiB batches: the 321st line hands over the fifth,
+  // which brings the queue to 320 KiB, past the bound; at 256 KiB it was not yet past.
+  const first = results.findIndex((r) => r instanceof Promise);
+  assert.equal(first, 320, "the first line that finds more than 256 KiB queued waits");
+  assert.ok(results.slice(first).every((r) => r instanceof Promise), "and so do the next");
+  release();
+  await batch.drain();
+});
+
 Deno.test("output: a failing writer drops its batch and the relay goes on", async () => {
   let calls = 0;
   const batch = new LineBatch(() => {

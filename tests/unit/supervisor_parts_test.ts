@@ -47,6 +47,27 @@ Deno.test("relay: an over-long line is passed on in bounded pieces, no byte lost
   assert.equal(pieces.reduce((n, p) => n + p.length, 0), 250);
 });
 
+Deno.test("relay: while the handler is still writing a line, nothing more is read (backpressure)", async () => {
+  const encoder = new TextEncoder();
+  let pulls = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (++pulls > 50) controller.close();
+      else controller.enqueue(encoder.encode(`line ${pulls}\n`));
+    },
+  }, { highWaterMark: 0 });
+  let release!: () => void;
+  const stuck = new Promise<void>((resolve) => release = resolve);
+  let lines = 0;
+  const relay = relayLines(stream, () => ++lines === 1 ? stuck : undefined);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(lines, 1, "no line is handed over while the first is being written");
+  assert.ok(pulls <= 2, `${pulls} chunks were read while the writer was stuck`);
+  release();
+  await relay;
+  assert.equal(lines, 50);
+});
+
 const probe = (failureThreshold: number, successThreshold: number) =>
   ({
     tcp: { port: 1 },
