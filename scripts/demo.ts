@@ -1,6 +1,6 @@
 // deno-lint-ignore-file no-console -- test/demo output for people reading the run
 /**
- * `deno task demo`: the seed scenario for real on one Linux machine. A real kube-apiserver
+ * `deno task demo`: the k2s albums scenario for real on one Linux machine. A real kube-apiserver
  * holds an anchor Pod whose IP lives in a network namespace made here; `cplauncher run`
  * finds the anchor by label and starts the albums service inside it; a second namespace
  * (the "curl pod") calls it on the pod IP. Everything is removed at the end.

@@ -126,6 +126,12 @@ export function anchorLabels(anchor: string, selector: string): Record<string, s
       fail(
         `"${r.key}" (label exists) gives no value for the generated anchor pods; use ${r.key}=<value>`,
       );
+    } else if (r.operator === ">" || r.operator === "<") {
+      fail(
+        `"${
+          formatRequirement(r)
+        }" (a numeric comparison) gives no value for the generated anchor pods; use ${r.key}=<number>`,
+      );
     }
   }
   if (Object.keys(labels).length === 0) {
