@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { albumsCommand } from "../tests/support/seed_scenario.ts";
+import { albumsCommand } from "../tests/support/albums_scenario.ts";
 import type { TestHost } from "../tests/support/netns.ts";
 import {
   type BenchContext,

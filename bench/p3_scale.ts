@@ -10,7 +10,13 @@
  * @module
  */
 import type { TestHost } from "../tests/support/netns.ts";
-import { type BenchContext, startOurs, waitNetnsEmpty, writeConfig } from "./lib/context.ts";
+import {
+  type BenchContext,
+  type LauncherBuild,
+  startOurs,
+  waitNetnsEmpty,
+  writeConfig,
+} from "./lib/context.ts";
 import { epochMs, procStatusKiB, sleep } from "./lib/procs.ts";
 
 /** The workload of a P3 run. */
@@ -26,6 +32,8 @@ export interface P3Workload {
 /** One P3 trial. */
 export interface P3Trial {
   readonly workload: string;
+  /** The bundle (the goal's figures) or the launcher run from source. */
+  readonly build?: LauncherBuild;
   readonly anchors: number;
   readonly index: number;
   readonly ok: boolean;
@@ -60,8 +68,9 @@ async function trial(
   workload: P3Workload,
   n: number,
   index: number,
+  build: LauncherBuild,
 ): Promise<P3Trial> {
-  const base = { workload: workload.label, anchors: n, index };
+  const base = { workload: workload.label, build, anchors: n, index };
   const anchors: Record<string, unknown> = {};
   const workloads: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
@@ -83,7 +92,7 @@ async function trial(
   // 50 ms between rounds: N fresh connections per round must not starve the launcher.
   const probe = ctx.prober.probe(urls, 60_000, 50);
   const t0 = epochMs();
-  const proc = startOurs(["run", "-c", config]);
+  const proc = startOurs(["run", "-c", config], {}, build);
   try {
     const answer = await probe;
     if (answer.times.some((t) => t === null)) {
@@ -125,21 +134,25 @@ async function trial(
   }
 }
 
-/** Runs P3 for each size in `sizes` (needs `hosts.length` ≥ the largest), `trials` each. */
+/**
+ * Runs P3 for each size in `sizes` (needs `hosts.length` ≥ the largest), `trials` each, with
+ * the bundle unless `build` says otherwise.
+ */
 export async function runP3(
   ctx: BenchContext,
   hosts: readonly TestHost[],
   workload: P3Workload,
   sizes: readonly number[],
   trials: number,
+  build: LauncherBuild = "bundle",
 ): Promise<P3Trial[]> {
   const out: P3Trial[] = [];
   for (const n of sizes) {
     for (let i = 0; i < trials; i++) {
-      const t = await trial(ctx, hosts, workload, n, i);
+      const t = await trial(ctx, hosts, workload, n, i, build);
       out.push(t);
       ctx.log(
-        `P3 ${workload.label} ×${n} #${i + 1}: ${
+        `P3 ${workload.label}${build === "source" ? " (source)" : ""} ×${n} #${i + 1}: ${
           t.ok
             ? `all serving after ${t.allServingMs!.toFixed(0)} ms, launcher peak RSS ${
               (t.launcherHwmKiB! / 1024).toFixed(0)

@@ -1,15 +1,16 @@
 /**
  * P4 log relay: a workload writes a payload of log lines (100 bytes each) to stdout.
  *
- * Ours: `cplauncher run` with a static netns anchor relays `cat PAYLOAD` (text format,
- * `[w] ` before each line) to its stdout, which this process reads and counts: payload
- * bytes = bytes − 4 × lines, and the bytes lost must be 0. Throughput is measured from the
- * first relayed byte to the end of the stream (the launcher's start is P2's business); the
- * end-to-end figure is kept too. The same again with the launcher's stdout on /dev/null
- * (no reader at all): from the workload's exec (bash stamps it, then execs `cat`) to the
- * launcher's exit — the figure the goal uses, like for like with the baseline,
- * `cat PAYLOAD > /dev/null`. For reference also `cat PAYLOAD` into the same counting reader
- * as ours. The payload is read once before the trials so it sits in the page cache.
+ * Ours: `cplauncher run` (the bundle) with a static netns anchor relays `cat PAYLOAD` (text
+ * format, `[w] ` before each line) to its stdout, which this process reads and counts:
+ * payload bytes = bytes − 4 × lines, the bytes lost must be 0, and every line must be one
+ * whole prefixed payload line (an interleaved or cut line has another length). Throughput
+ * is measured from the first relayed byte to the end of the stream (the launcher's start is
+ * P2's business); the end-to-end figure is kept too. The goal compares it with `cat
+ * PAYLOAD` through the same kind of pipe into the same reader (which checks its lines the
+ * same way). For reference also ours with its stdout on /dev/null (from the workload's exec
+ * to the launcher's exit) and `cat PAYLOAD > /dev/null`. The payload is read once before
+ * the trials so it sits in the page cache.
  *
  * @module
  */
@@ -39,10 +40,36 @@ export interface P4Trial {
   readonly endToEndMbPerSecond?: number;
   /** Payload bytes that did not come out. */
   readonly bytesLost?: number;
+  /** Lines of another length than one (prefixed) payload line: interleaved or cut. */
+  readonly badLines?: number;
   readonly linesReceived?: number;
   /** Peak RSS of the launcher while relaying, KiB (ours only). */
   readonly peakRssKiB?: number;
   readonly error?: string;
+}
+
+/**
+ * Counts lines and the ones that are not exactly `lineBytes` long (newline included), across
+ * chunk boundaries: the same per-byte work for every reader.
+ */
+function lineChecker(lineBytes: number) {
+  let current = 0;
+  const counts = { lines: 0, bad: 0 };
+  return {
+    counts,
+    add(chunk: Uint8Array): void {
+      let from = 0;
+      let at = chunk.indexOf(0x0a);
+      while (at !== -1) {
+        counts.lines++;
+        if (current + at - from + 1 !== lineBytes) counts.bad++;
+        current = 0;
+        from = at + 1;
+        at = chunk.indexOf(0x0a, from);
+      }
+      current += chunk.length - from;
+    },
+  };
 }
 
 /** Writes `bytes` of 100-byte log lines to `path`. */
@@ -79,9 +106,9 @@ async function oursTrial(
 ): Promise<P4Trial> {
   const arm = counted ? "ours" : "ours-devnull";
   let total = 0;
-  let lines = 0;
   let first = 0;
   let last = 0;
+  const checker = lineChecker(LINE_BYTES + PREFIX_BYTES);
   await Deno.remove(marker).catch(() => {});
   const t0 = epochMs();
   const proc = startOurs(["run", "-c", config], {
@@ -91,11 +118,7 @@ async function oursTrial(
       if (first === 0) first = now;
       last = now;
       total += chunk.length;
-      let at = chunk.indexOf(0x0a);
-      while (at !== -1) {
-        lines++;
-        at = chunk.indexOf(0x0a, at + 1);
-      }
+      checker.add(chunk);
     },
   });
   let peak = 0;
@@ -119,6 +142,7 @@ async function oursTrial(
         peakRssKiB: peak,
       };
     }
+    const { lines, bad } = checker.counts;
     const payload = total - PREFIX_BYTES * lines;
     return {
       arm,
@@ -127,6 +151,7 @@ async function oursTrial(
       mbPerSecond: bytes / 1e6 / ((last - first) / 1000),
       endToEndMbPerSecond: bytes / 1e6 / ((last - t0) / 1000),
       bytesLost: bytes - payload,
+      badLines: bad,
       linesReceived: lines,
       peakRssKiB: peak,
     };
@@ -145,6 +170,8 @@ async function catTrial(
   let total = 0;
   let first = 0;
   let last = 0;
+  // The same per-chunk work as ours' reader (lines checked), so the reader costs the same.
+  const checker = lineChecker(LINE_BYTES);
   const t0 = epochMs();
   const proc = spawn("cat", [path], {
     stdout: counted ? "count" : "null",
@@ -154,9 +181,7 @@ async function catTrial(
       if (first === 0) first = now;
       last = now;
       total += chunk.length;
-      // Same per-chunk work as ours (newline count), so the reader costs the same.
-      let at = chunk.indexOf(0x0a);
-      while (at !== -1) at = chunk.indexOf(0x0a, at + 1);
+      checker.add(chunk);
     },
   });
   const status = await proc.status;
@@ -171,6 +196,7 @@ async function catTrial(
     mbPerSecond: bytes / 1e6 / seconds,
     endToEndMbPerSecond: bytes / 1e6 / ((t1 - t0) / 1000),
     bytesLost: counted ? bytes - total : 0,
+    ...(counted ? { badLines: checker.counts.bad, linesReceived: checker.counts.lines } : {}),
   };
 }
 

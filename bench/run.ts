@@ -2,7 +2,9 @@
 /**
  * `deno task bench`: measures cplauncher side by side with what an operator scripts
  * instead, on this machine, with a real kube-apiserver and real network namespaces, and
- * writes `bench/results/latest.json`, `docs/benchmarks.md` and `docs/benchmarks.svg`.
+ * writes `bench/results/latest.json`, `docs/benchmarks.md` and `docs/benchmarks.svg`. The
+ * launcher measured is the shipped bundle (built by `scripts/bundle.ts` at the start of the
+ * run, into the run's scratch folder); P2 and P3 also run it from source, as a column.
  *
  *   deno run --allow-all bench/run.ts [--trials N] [--smoke] [--out DIR]
  *
@@ -19,10 +21,10 @@
  */
 import { join } from "node:path";
 import { startKubeCluster } from "../tests/support/kube_cluster.ts";
-import { albumsCommand } from "../tests/support/seed_scenario.ts";
+import { albumsCommand } from "../tests/support/albums_scenario.ts";
 import type { KubeCluster } from "../tests/support/kube_cluster.ts";
 import { createTestNetwork, type TestNetwork } from "../tests/support/netns.ts";
-import type { BenchContext, LightWorkload } from "./lib/context.ts";
+import { type BenchContext, type LightWorkload, useBundle } from "./lib/context.ts";
 import { machineInfo, sourceState, versionInfo } from "./lib/env.ts";
 import { BENCH_DIR, ROOT } from "./lib/paths.ts";
 import { type Prober, startProber } from "./lib/prober.ts";
@@ -37,6 +39,7 @@ import type { P1Figures, P3Figures, P5Figures, Results, Runs } from "./lib/resul
 import { DEFAULT_SELECTOR_WATCHES } from "../src/kube/pod_hub.ts";
 import type { SourceState } from "./lib/env.ts";
 import { goalsFrom, writeOutputs } from "./report.ts";
+import { build, CLI_ENTRY, readBuildInfo } from "../scripts/bundle.ts";
 import { runScan, type ScanSize } from "./scan.ts";
 
 interface Options {
@@ -253,11 +256,14 @@ function buildRuns(input: {
   const p2ok = input.p2.trials.filter((t) => t.ok);
   const p2of = (arm: string, key: "startToExecMs" | "startToExitMs") =>
     p2ok.filter((t) => t.arm === arm).map((t) => t[key]!);
+  const mb = (kib: number[]) => kib.map((k) => k * 1024 / 1e6);
   const b = input.p2.breakdown;
-  const p3 = (workload: string, sizes: number[]) => {
+  const p3 = (workload: string, sizes: number[], build: "bundle" | "source" = "bundle") => {
     const out: Record<string, P3Figures> = {};
     for (const n of sizes) {
-      const all = input.p3.filter((t) => t.workload === workload && t.anchors === n);
+      const all = input.p3.filter((t) =>
+        t.workload === workload && t.anchors === n && (t.build ?? "bundle") === build
+      );
       const ok = all.filter((t) => t.ok);
       out[String(n)] = {
         allServingMs: summarize(ok.map((t) => t.allServingMs!)),
@@ -292,15 +298,20 @@ function buildRuns(input: {
     P2: {
       ours: summarize(p2of("ours", "startToExecMs")),
       baseline: summarize(p2of("baseline", "startToExecMs")),
+      source: summarize(p2of("source", "startToExecMs")),
+      floor: summarize(p2of("floor", "startToExecMs")),
       oursToExit: summarize(p2of("ours", "startToExitMs")),
       baselineToExit: summarize(p2of("baseline", "startToExitMs")),
       breakdown: {
         denoStartMs: summarize(b.denoStartMs),
         clientNodeImportMs: summarize(b.clientNodeImportMs),
+        bundleClientNodeImportMs: summarize(b.bundleClientNodeImportMs),
         launcherVersionMs: summarize(b.launcherVersionMs),
+        sourceVersionMs: summarize(b.sourceVersionMs),
         kubectlGetMs: summarize(b.kubectlGetMs),
-        denoEmptyHwmMB: summarize(b.denoEmptyHwmKiB.map((k) => k * 1024 / 1e6)),
-        clientNodeHwmMB: summarize(b.clientNodeHwmKiB.map((k) => k * 1024 / 1e6)),
+        denoEmptyHwmMB: summarize(mb(b.denoEmptyHwmKiB)),
+        clientNodeHwmMB: summarize(mb(b.clientNodeHwmKiB)),
+        bundleClientNodeHwmMB: summarize(mb(b.bundleClientNodeHwmKiB)),
       },
       goModelled: {
         ...summarize(b.kubectlGetMs),
@@ -314,12 +325,15 @@ function buildRuns(input: {
       samples: {
         ours: p2of("ours", "startToExecMs").map((v) => round(v)),
         baseline: p2of("baseline", "startToExecMs").map((v) => round(v)),
+        source: p2of("source", "startToExecMs").map((v) => round(v)),
+        floor: p2of("floor", "startToExecMs").map((v) => round(v)),
       },
     },
     P3: {
       workload: light.name,
       sizes: p3(light.label, input.p3Sizes),
       albums: p3("albums", [Math.max(...input.p3Sizes)]),
+      source: p3(light.label, [Math.max(...input.p3Sizes)], "source"),
     },
     P4: {
       payloadBytes: input.p4Bytes,
@@ -329,6 +343,7 @@ function buildRuns(input: {
       catDevNullMBps: summarize(p4of("cat-devnull", "mbPerSecond")),
       catCountedMBps: summarize(p4of("cat-counted", "mbPerSecond")),
       bytesLost: p4ok.filter((t) => t.arm === "ours").map((t) => t.bytesLost!),
+      badLines: p4ok.filter((t) => t.arm === "ours").map((t) => t.badLines ?? 0),
       launcherPeakRssMB: summarize(
         p4ok.filter((t) => t.arm.startsWith("ours")).map((t) => t.peakRssKiB! * 1024 / 1e6),
       ),
@@ -433,6 +448,10 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
+    log("building the bundle (as deno task bundle does) for this run");
+    const built = await build(join(dir, "dist"));
+    const bundleInfo = await readBuildInfo(built.cli);
+    useBundle(join(built.cli, CLI_ENTRY));
     const machine = await machineInfo();
     const source = await sourceState();
     const light = await lightWorkload(dir);
@@ -447,12 +466,12 @@ async function main(): Promise<number> {
     const namespace = "bench";
     await cluster.createNamespace(namespace);
     const version = await cluster.api<{ gitVersion?: string }>("GET", "/version");
-    const versions = await versionInfo(
-      cluster.binDir,
-      version.body.gitVersion ?? "?",
-      light.name,
-      source,
-    );
+    const versions = {
+      ...await versionInfo(cluster.binDir, version.body.gitVersion ?? "?", light.name, source),
+      cplauncherBundle: `deno task bundle: ${Object.keys(bundleInfo?.files ?? {}).length} files, ${
+        (Object.values(bundleInfo?.files ?? {}).reduce((a, b) => a + b, 0) / 1e6).toFixed(2)
+      } MB, source digest ${built.sourceDigest}`,
+    };
     network = await createTestNetwork("cplbn");
     const net = network;
     const client = await net.addHost("client", net.addr(200));
@@ -518,6 +537,8 @@ async function main(): Promise<number> {
     log(`P3 scale: ${p3Sizes.join(" / ")} anchors (creating ${largest} anchors)`);
     const hosts = await makeP3Anchors(ctx, largest);
     const p3 = await runP3(ctx, hosts, { ...light, path: "/" }, p3Sizes, p3Trials);
+    log(`P3 from source (a column): ${largest} anchors`);
+    p3.push(...await runP3(ctx, hosts, { ...light, path: "/" }, [largest], p3Trials, "source"));
     log(`P3 with the albums service as every workload: ${largest} anchors`);
     p3.push(
       ...await runP3(

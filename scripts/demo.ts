@@ -7,10 +7,10 @@
  */
 import {
   albumsCommand,
+  startAlbumsScenario,
   startLauncher,
-  startSeedScenario,
   waitForHttp,
-} from "../tests/support/seed_scenario.ts";
+} from "../tests/support/albums_scenario.ts";
 
 function say(message: string): void {
   console.log(`==> ${message}`);
@@ -29,7 +29,7 @@ if (Deno.uid() !== 0) {
   Deno.exit(1);
 }
 
-const scenario = await startSeedScenario({ anchors: 1, progress: say, prefix: "cpldem" });
+const scenario = await startAlbumsScenario({ anchors: 1, progress: say, prefix: "cpldem" });
 let code = 1;
 try {
   const anchor = scenario.anchors[0];

@@ -1,6 +1,7 @@
 /**
  * What every benchmark gets: the cluster, the namespaces, the client prober, the workloads,
- * and helpers to start the two contenders (cplauncher from source, the baseline script).
+ * and helpers to start the contenders (cplauncher's bundle, or from source; the baseline
+ * script).
  *
  * @module
  */
@@ -9,7 +10,7 @@ import { stringify } from "yaml";
 import type { KubeCluster } from "../../tests/support/kube_cluster.ts";
 import type { TestHost, TestNetwork } from "../../tests/support/netns.ts";
 import { run } from "../../tests/support/netns.ts";
-import { BENCH_DIR, LAUNCHER_MAIN, ROOT } from "./paths.ts";
+import { BENCH_DIR, LAUNCHER_BUNDLE, LAUNCHER_MAIN, ROOT } from "./paths.ts";
 import type { Prober } from "./prober.ts";
 import { type BenchProcess, sleep, spawn, type SpawnOptions } from "./procs.ts";
 
@@ -51,12 +52,40 @@ export const BASELINE_SCRIPT = join(BENCH_DIR, "baseline.sh");
 /** The baseline's namespace lookup on its own (for the scan benchmark). */
 export const FIND_NETNS_SCRIPT = join(BENCH_DIR, "find_netns.sh");
 
-/** Starts `cplauncher ARGS` from source, in its own process group. */
-export function startOurs(args: string[], options: SpawnOptions = {}): BenchProcess {
-  return spawn(Deno.execPath(), ["run", "--allow-all", LAUNCHER_MAIN, ...args], {
-    cwd: ROOT,
-    ...options,
-  });
+/** How the launcher is run: the shipped bundle, or from source (`deno task cplauncher`). */
+export type LauncherBuild = "bundle" | "source";
+
+let bundleEntry = LAUNCHER_BUNDLE;
+
+/**
+ * Measures the bundle whose entry is `entry` (the run builds one of its own, so tests
+ * rebuilding `dist/` meanwhile cannot change what is measured).
+ */
+export function useBundle(entry: string): void {
+  bundleEntry = entry;
+}
+
+/** The entry module of the bundle being measured. */
+export function bundleEntryPath(): string {
+  return bundleEntry;
+}
+
+/** The command line that starts the launcher of `build`, before its own arguments. */
+export function launcherCommand(build: LauncherBuild): string[] {
+  // The bundle as users run it: no deno.json, no import map, no node_modules.
+  return build === "bundle"
+    ? [Deno.execPath(), "run", "--allow-all", "--no-config", bundleEntry]
+    : [Deno.execPath(), "run", "--allow-all", LAUNCHER_MAIN];
+}
+
+/** Starts `cplauncher ARGS` (the bundle unless `build` says otherwise) in its own process group. */
+export function startOurs(
+  args: string[],
+  options: SpawnOptions = {},
+  build: LauncherBuild = "bundle",
+): BenchProcess {
+  const [program, ...rest] = launcherCommand(build);
+  return spawn(program, [...rest, ...args], { cwd: ROOT, ...options });
 }
 
 /** Starts the baseline script for the anchor `selector`, running `command` when found. */

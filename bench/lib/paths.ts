@@ -13,3 +13,6 @@ export const BENCH_DIR: string = fileURLToPath(new URL("../", import.meta.url));
 
 /** The launcher's entry point, run from source as the tests and `deno task cplauncher` do. */
 export const LAUNCHER_MAIN: string = `${ROOT}src/main.ts`;
+
+/** The shipped launcher: the bundle `deno task bundle` builds (what the benchmarks measure). */
+export const LAUNCHER_BUNDLE: string = `${ROOT}dist/cplauncher/main.js`;

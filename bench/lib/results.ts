@@ -147,29 +147,44 @@ export interface Runs {
   apiGetMs: SummaryJson;
   P1: Record<string, P1Figures>;
   P2: {
+    /** The shipped bundle. */
     ours: SummaryJson;
     baseline: SummaryJson;
+    /** The same launcher run from source (`deno run src/main.ts`). */
+    source?: SummaryJson;
+    /** A Deno process doing one `fetch()` list of the pod: the floor of any Deno launcher. */
+    floor?: SummaryJson;
     oursToExit: SummaryJson;
     baselineToExit: SummaryJson;
     breakdown: {
       denoStartMs: SummaryJson;
+      /** Importing client-node from source in a fresh process. */
       clientNodeImportMs: SummaryJson;
+      /** Importing the bundle's client-node chunk in a fresh process. */
+      bundleClientNodeImportMs?: SummaryJson;
+      /** The bundle's `--version`. */
       launcherVersionMs: SummaryJson;
+      /** `--version` from source. */
+      sourceVersionMs?: SummaryJson;
       kubectlGetMs: SummaryJson;
       /** Peak RSS of a Deno process with an empty module, MB (absent in older results). */
       denoEmptyHwmMB?: SummaryJson;
-      /** Peak RSS of a Deno process after importing client-node, MB. */
+      /** Peak RSS of a Deno process after importing client-node from source, MB. */
       clientNodeHwmMB?: SummaryJson;
+      /** Peak RSS of a Deno process after importing the bundle's client-node chunk, MB. */
+      bundleClientNodeHwmMB?: SummaryJson;
     };
     goModelled: ModelJson;
     failures: number;
-    samples: { ours: number[]; baseline: number[] };
+    samples: { ours: number[]; baseline: number[]; source?: number[]; floor?: number[] };
   };
   P3: {
     workload: string;
     sizes: Record<string, P3Figures>;
     /** The largest size again with the albums service as every workload. */
     albums: Record<string, P3Figures>;
+    /** The largest size with the light workload, the launcher run from source. */
+    source?: Record<string, P3Figures>;
   };
   P4: {
     payloadBytes: number;
@@ -178,8 +193,11 @@ export interface Runs {
     oursMBps: SummaryJson;
     oursEndToEndMBps: SummaryJson;
     catDevNullMBps: SummaryJson;
+    /** `cat` through the same kind of pipe into the same reader as ours (the goal's baseline). */
     catCountedMBps: SummaryJson;
     bytesLost: number[];
+    /** Relayed lines that were not one whole prefixed payload line (interleaved or cut). */
+    badLines?: number[];
     launcherPeakRssMB: SummaryJson;
     failures: number;
   };

@@ -1,14 +1,25 @@
 /**
- * Lazy access to `@kubernetes/client-node`: importing it costs ~0.6 s, which commands that
- * never contact the API (validate, schema, static anchors) should not pay.
+ * Lazy access to `@kubernetes/client-node`: importing it is the largest part of the
+ * launcher's start (about 0.6 s from source, about a quarter of that from the bundle),
+ * which commands that never contact the API (validate, schema, static anchors) should not
+ * pay.
+ *
+ * The dynamic import of the narrow `client_node_api.ts` is also the bundle's split point:
+ * `deno task bundle` puts client-node in a chunk of its own that only this call loads.
  *
  * @module
  */
 import process from "node:process";
 
-type ClientNode = typeof import("@kubernetes/client-node");
+/** The client-node classes and helpers cplauncher uses. */
+export type ClientNode = typeof import("./client_node_api.ts");
 
 let loading: Promise<ClientNode> | undefined;
+
+/** Whether client-node was asked for in this process (its import may still be running). */
+export function clientNodeRequested(): boolean {
+  return loading !== undefined;
+}
 
 /** Imports client-node once, on first call. */
 export function loadClientNode(): Promise<ClientNode> {
@@ -19,7 +30,7 @@ export function loadClientNode(): Promise<ClientNode> {
     const muted = process.noDeprecation;
     process.noDeprecation = true;
     try {
-      return await import("@kubernetes/client-node");
+      return await import("./client_node_api.ts");
     } finally {
       process.noDeprecation = muted;
     }

@@ -5,9 +5,13 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadClientNode } from "./client_node.ts";
+import type { DirectPodLister } from "./direct.ts";
 import { KubeError } from "./errors.ts";
+
+const log = getLogger(["cplauncher", "kube"]);
 
 /** Where a kubeconfig was found. */
 export type KubeconfigSource =
@@ -106,9 +110,10 @@ export function findKubeconfig(
 }
 
 /**
- * Loaded credentials in the form `@kubernetes/client-node` takes them: at run time a
- * client-node `KubeConfig`. Opaque here so that cplauncher's API does not depend on
- * client-node's types; code that calls client-node itself may cast it to `KubeConfig`.
+ * Loaded credentials, opaque so that cplauncher's API does not depend on client-node's
+ * types. At run time it stands for a client-node `KubeConfig`, which is created when the
+ * first request that needs client-node is made (`clientKubeConfig`), not before: the first
+ * pod list can often be made without loading client-node at all (see `direct.ts`).
  */
 export interface KubeConfigHandle {
   /** Exists only in the type (it is never set), so no other object passes for a handle. */
@@ -125,17 +130,30 @@ export interface LoadedKubeConfig {
   readonly server: string;
 }
 
-/**
- * Finds and loads credentials. client-node is imported here, on first use, because it costs
- * about 0.6 s of start-up.
- */
-export async function loadKubeConfig(
-  setting: string,
-  environment?: KubeconfigEnvironment,
-): Promise<LoadedKubeConfig> {
-  const source = findKubeconfig(setting, environment);
-  const { KubeConfig } = await loadClientNode();
-  const kubeConfig = new KubeConfig();
+/** What stands behind a {@linkcode KubeConfigHandle} at run time. */
+class ClientKubeConfig {
+  readonly #source: KubeconfigSource;
+  #loaded?: Promise<KubeConfig>;
+  /** Set when a fetch of the first list makes the same request client-node would. */
+  readonly direct?: DirectPodLister;
+
+  constructor(source: KubeconfigSource, loaded?: KubeConfig, direct?: DirectPodLister) {
+    this.#source = source;
+    if (loaded) this.#loaded = Promise.resolve(loaded);
+    if (direct) this.direct = direct;
+  }
+
+  /** client-node's KubeConfig, loaded from the source on first use. */
+  get(): Promise<KubeConfig> {
+    this.#loaded ??= loadClientNode().then(({ KubeConfig }) =>
+      loadInto(new KubeConfig(), this.#source)
+    );
+    return this.#loaded;
+  }
+}
+
+/** Loads `source` into a client-node KubeConfig, turning its errors into one-line KubeErrors. */
+function loadInto(kubeConfig: KubeConfig, source: KubeconfigSource): KubeConfig {
   try {
     if (source.kind === "in-cluster") {
       // client-node's tokenFile provider re-reads the token every 60 s, so rotated
@@ -153,14 +171,54 @@ export async function loadKubeConfig(
       }`,
     );
   }
-  const server = kubeConfig.getCurrentCluster()?.server;
-  if (!server) throw new KubeError("config", "the kubeconfig has no current cluster with a server");
-  return { kubeConfig: kubeConfig as unknown as KubeConfigHandle, source, server };
+  return kubeConfig;
 }
 
-/** The client-node `KubeConfig` behind `kube`, for the code that calls client-node. */
-export function clientKubeConfig(kube: LoadedKubeConfig): KubeConfig {
-  return kube.kubeConfig as unknown as KubeConfig;
+/**
+ * Finds and loads credentials. When the first pod list can be made without client-node
+ * (credentials of a form both clients send identically), client-node is not imported here
+ * but when a request first needs it; otherwise it is imported now (about 0.6 s from source,
+ * a fraction of that from the bundle) and reports problems with the file at once.
+ */
+export async function loadKubeConfig(
+  setting: string,
+  environment?: KubeconfigEnvironment,
+): Promise<LoadedKubeConfig> {
+  const source = findKubeconfig(setting, environment);
+  // Loaded on demand: the module carries client-node's YAML parser.
+  const { directAccess, DirectPodLister } = await import("./direct.ts");
+  const direct = directAccess(source);
+  if ("access" in direct) {
+    log.debug("the first pod list goes without client-node ({server})", {
+      server: direct.access.server,
+    });
+    const handle = new ClientKubeConfig(source, undefined, new DirectPodLister(direct.access));
+    return {
+      kubeConfig: handle as unknown as KubeConfigHandle,
+      source,
+      server: direct.access.server,
+    };
+  }
+  log.debug("client-node makes every request: {reason}", { reason: direct.refused });
+  const { KubeConfig } = await loadClientNode();
+  const kubeConfig = loadInto(new KubeConfig(), source);
+  const server = kubeConfig.getCurrentCluster()?.server;
+  if (!server) throw new KubeError("config", "the kubeconfig has no current cluster with a server");
+  const handle = new ClientKubeConfig(source, kubeConfig);
+  return { kubeConfig: handle as unknown as KubeConfigHandle, source, server };
+}
+
+/** The client-node `KubeConfig` behind `kube` (loading client-node if needed). */
+export function clientKubeConfig(kube: LoadedKubeConfig): Promise<KubeConfig> {
+  return (kube.kubeConfig as unknown as ClientKubeConfig).get();
+}
+
+/**
+ * Lists pods without client-node, when `kube`'s credentials allow it (see `direct.ts`);
+ * shared by every pod source of `kube`.
+ */
+export function directListerOf(kube: LoadedKubeConfig): DirectPodLister | undefined {
+  return (kube.kubeConfig as unknown as ClientKubeConfig).direct;
 }
 
 /** Human description of a source: `in-cluster (C:\C\…)`, `file ~/.kube/config`. */

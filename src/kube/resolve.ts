@@ -95,7 +95,9 @@ export async function resolvePodAnchor(
       settle({
         pod: result.pod,
         ...(spec.pick === "claim"
-          ? { claim: new Claim(clientKubeConfig(kube), kube.server, result.pod, holder, ttlMs) }
+          ? {
+            claim: new Claim(await clientKubeConfig(kube), kube.server, result.pod, holder, ttlMs),
+          }
           : {}),
       });
     } else if (result.kind === "error") {
@@ -111,9 +113,10 @@ export async function resolvePodAnchor(
     } else {
       for (const candidate of result.candidates) {
         if (settled) return;
-        const claimed = await tryClaim(clientKubeConfig(kube), kube.server, candidate, holder);
+        const kubeConfig = await clientKubeConfig(kube);
+        const claimed = await tryClaim(kubeConfig, kube.server, candidate, holder);
         if (!claimed) continue;
-        const claim = new Claim(clientKubeConfig(kube), kube.server, claimed, holder, ttlMs);
+        const claim = new Claim(kubeConfig, kube.server, claimed, holder, ttlMs);
         // A race won after the outcome was decided (timeout, cancel): give the anchor back
         // instead of blocking it until the claim expires.
         if (settled) await claim.release();

@@ -213,6 +213,16 @@ function netnsDirectory(path: string): string | undefined {
   return dir === "" ? "/" : dir;
 }
 
+/**
+ * Where the launcher keeps Deno's code cache (`DENO_DIR`): a host folder, so a restarted
+ * launcher does not compile its code again (a HostProcess container sees the host's disk; on
+ * Linux the folder is mounted from the host).
+ */
+const LAUNCHER_DENO_DIR: Readonly<Record<RenderPlan["platform"], string>> = {
+  windows: "C:\\var\\lib\\cplauncher\\deno",
+  linux: "/var/lib/cplauncher/deno",
+};
+
 /** The launcher container: `run -c <mounted config>`, probes, mounts. */
 function launcherContainer(plan: RenderPlan): { container: Json; volumes: Json[] } {
   const { config, platform } = plan;
@@ -222,9 +232,12 @@ function launcherContainer(plan: RenderPlan): { container: Json; volumes: Json[]
   const command = [plan.launcherPath, "run", "-c", configPath];
   if (plan.skipped.length > 0) command.push("-w", ...plan.running);
 
-  const env = Object.entries(POD_VARIABLES).sort(([a], [b]) => compareStrings(a, b)).map((
-    [variable, fieldPath],
-  ) => ({ name: variable, valueFrom: { fieldRef: { fieldPath } } }));
+  const env: Json[] = [
+    { name: "DENO_DIR", value: LAUNCHER_DENO_DIR[platform] },
+    ...Object.entries(POD_VARIABLES).sort(([a], [b]) => compareStrings(a, b)).map((
+      [variable, fieldPath],
+    ) => ({ name: variable, valueFrom: { fieldRef: { fieldPath } } })),
+  ];
 
   const container: Json = { name: "launcher", image: plan.image, command, env };
   if (config.health) {
@@ -245,6 +258,9 @@ function launcherContainer(plan: RenderPlan): { container: Json; volumes: Json[]
   const volumes: Json[] = [{ name: "config", configMap: { name: configMapName(plan) } }];
   if (platform === "linux") {
     container.securityContext = { privileged: true };
+    const denoDir = LAUNCHER_DENO_DIR.linux;
+    volumeMounts.push({ name: "deno-dir", mountPath: denoDir });
+    volumes.push({ name: "deno-dir", hostPath: { path: denoDir, type: "DirectoryOrCreate" } });
     const dirs = [
       ...new Set(plan.staticNetns.map(netnsDirectory).filter((d): d is string => !!d)),
     ].sort(compareStrings);

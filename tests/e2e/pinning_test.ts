@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { createTestNetwork, leftovers } from "../support/netns.ts";
-import { startLauncher } from "../support/seed_scenario.ts";
+import { startLauncher } from "../support/albums_scenario.ts";
 
 const PREFIX = "cplpin";
 

@@ -13,25 +13,25 @@ import { CLAIM_HOLDER_ANNOTATION, CLAIM_RENEWED_ANNOTATION } from "../../src/kub
 import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
+  type AlbumsScenario,
   type LauncherProcess,
   processesLeft,
-  type SeedScenario,
   SHARED_RESOURCES,
-  sharedSeedScenario,
+  sharedAlbumsScenario,
   startLauncher,
   stopLauncher,
   waitForHttp,
-} from "../support/seed_scenario.ts";
+} from "../support/albums_scenario.ts";
 
 const SHARED = SHARED_RESOURCES;
-const setUp = sharedSeedScenario({ anchors: 1, prefix: "cplprm" });
+const setUp = sharedAlbumsScenario({ anchors: 1, prefix: "cplprm" });
 /** Addresses for namespaces made by these tests (the scenario uses 10+ and 200). */
 let nextAddress = 150;
 /** Namespaces made by these tests besides the scenario's anchors and client. */
 const extraNamespaces: string[] = [];
 
 function config(
-  s: SeedScenario,
+  s: AlbumsScenario,
   anchor: Record<string, unknown>,
   workload: Record<string, unknown>,
   extra: Record<string, unknown> = {},
@@ -66,14 +66,14 @@ async function exitWithin(launcher: LauncherProcess, ms: number, what: string): 
   return ended.code;
 }
 
-async function annotations(s: SeedScenario, pod: string): Promise<Record<string, string>> {
+async function annotations(s: AlbumsScenario, pod: string): Promise<Record<string, string>> {
   return (await s.cluster.getPod(s.namespace, pod)).metadata.annotations ?? {};
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Gives a pod a new IP, as a kubelet would after a sandbox restart (same pod, same uid). */
-async function moveIp(s: SeedScenario, pod: string, ip: string): Promise<void> {
+async function moveIp(s: AlbumsScenario, pod: string, ip: string): Promise<void> {
   // A merge patch replaces the podIPs list (a strategic merge would add to it).
   const response = await s.cluster.api(
     "PATCH",

@@ -10,18 +10,18 @@ import { join } from "node:path";
 import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
+  type AlbumsScenario,
   processesLeft,
   ROOT,
-  type SeedScenario,
   SHARED_RESOURCES,
-  sharedSeedScenario,
+  sharedAlbumsScenario,
   startLauncher,
   stopLauncher,
   waitForHttp,
-} from "../support/seed_scenario.ts";
+} from "../support/albums_scenario.ts";
 
 const SHARED = SHARED_RESOURCES;
-const setUp = sharedSeedScenario({ anchors: 1, prefix: "cplsup" });
+const setUp = sharedAlbumsScenario({ anchors: 1, prefix: "cplsup" });
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -31,7 +31,7 @@ function freePort(): number {
 }
 
 function config(
-  s: SeedScenario,
+  s: AlbumsScenario,
   anchor: Record<string, unknown>,
   workload: Record<string, unknown>,
   extra: Record<string, unknown> = {},

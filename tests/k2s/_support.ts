@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type LauncherProcess, startLauncher } from "../support/seed_scenario.ts";
+import { type LauncherProcess, startLauncher } from "../support/albums_scenario.ts";
 
 /**
  * `myapp.exe`: prints its network namespace, arguments and the compartment variables, touches

@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { TestHost } from "../support/netns.ts";
 import {
-  type SeedScenario,
+  type AlbumsScenario,
   SHARED_RESOURCES,
-  sharedSeedScenario,
+  sharedAlbumsScenario,
   stopLauncher,
-} from "../support/seed_scenario.ts";
+} from "../support/albums_scenario.ts";
 import {
   exists,
   myappReport,
@@ -26,7 +26,7 @@ import {
 } from "./_support.ts";
 
 const T = SHARED_RESOURCES;
-const scenario = sharedSeedScenario({ anchors: 0, prefix: "cplk2k" });
+const scenario = sharedAlbumsScenario({ anchors: 0, prefix: "cplk2k" });
 let bench: Promise<Workbench> | undefined;
 const namespaces = new Set(["k2s"]);
 let nextAddress = 10;
@@ -39,7 +39,7 @@ interface AnchorPod {
 
 /** Creates a Ready anchor pod whose IP lives in a new network namespace. */
 async function anchorPod(
-  s: SeedScenario,
+  s: AlbumsScenario,
   namespace: string,
   name: string,
   labels: Record<string, string>,
@@ -54,7 +54,7 @@ async function anchorPod(
   return { namespace, name, host };
 }
 
-async function setUp(): Promise<{ s: SeedScenario; b: Workbench; env: Record<string, string> }> {
+async function setUp(): Promise<{ s: AlbumsScenario; b: Workbench; env: Record<string, string> }> {
   const s = await scenario();
   const b = await (bench ??= workbench());
   return { s, b, env: { ...b.env, KUBECONFIG: s.cluster.adminKubeconfigPath } };
@@ -62,7 +62,7 @@ async function setUp(): Promise<{ s: SeedScenario; b: Workbench; env: Record<str
 
 /** Runs a test body with pods that are deleted afterwards (labels repeat across tests). */
 async function withPods(
-  s: SeedScenario,
+  s: AlbumsScenario,
   pods: AnchorPod[],
   body: () => Promise<void>,
 ): Promise<void> {

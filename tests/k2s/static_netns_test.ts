@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createTestNetwork, type TestHost, type TestNetwork } from "../support/netns.ts";
-import { SHARED_RESOURCES, stopLauncher } from "../support/seed_scenario.ts";
+import { SHARED_RESOURCES, stopLauncher } from "../support/albums_scenario.ts";
 import {
   alive,
   eventually,

@@ -28,7 +28,7 @@ import {
   waitUntil,
   writeAlbumsVariant,
 } from "../support/node_scenario.ts";
-import { albumsCommand, startLauncher, stopLauncher } from "../support/seed_scenario.ts";
+import { albumsCommand, startLauncher, stopLauncher } from "../support/albums_scenario.ts";
 
 const SHARED = { sanitizeOps: false, sanitizeResources: false } as const;
 const setUp = sharedNode();

@@ -405,8 +405,9 @@ Deno.test("render(): Windows launcher is a HostProcess pod; Linux is privileged 
   assert.equal(spec.hostPID, undefined);
   assert.deepEqual(spec.nodeSelector, { "kubernetes.io/os": "windows" });
   assert.deepEqual(
-    spec.containers[0].env.map((e: Any) => [e.name, e.valueFrom.fieldRef.fieldPath]),
+    spec.containers[0].env.map((e: Any) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]),
     [
+      ["DENO_DIR", "C:\\var\\lib\\cplauncher\\deno"],
       ["NODE_NAME", "spec.nodeName"],
       ["POD_NAME", "metadata.name"],
     ],
@@ -425,6 +426,16 @@ Deno.test("render(): Windows launcher is a HostProcess pod; Linux is privileged 
   assert.equal(lspec.securityContext, undefined);
   assert.deepEqual(lspec.containers[0].securityContext, { privileged: true });
   assert.deepEqual(lspec.nodeSelector, { "kubernetes.io/os": "linux" });
+  // Deno's code cache survives restarts in a host folder.
+  assert.deepEqual(lspec.containers[0].env[0], {
+    name: "DENO_DIR",
+    value: "/var/lib/cplauncher/deno",
+  });
+  assert.ok(
+    lspec.volumes.some((v: Any) =>
+      v.name === "deno-dir" && v.hostPath.path === "/var/lib/cplauncher/deno"
+    ),
+  );
 });
 
 Deno.test("render(): replicas, claim RBAC and annotations", () => {
@@ -698,6 +709,10 @@ Deno.test("anchorLabels", () => {
     tier: "web",
   });
   assert.throws(() => anchorLabels("a", "app"), RenderError);
+  assert.throws(
+    () => anchorLabels("a", "app=x,replicas>1"),
+    /"replicas>1" \(a numeric comparison\) gives no value for the generated anchor pods/,
+  );
 });
 
 Deno.test("render: cleanup", async () => {

@@ -1,5 +1,5 @@
 /**
- * The seed document's end-to-end scenario with real parts, on one machine: a real
+ * The k2s albums scenario with real parts, on one machine: a real
  * kube-apiserver holds anchor Pods whose status carries the IPs of network namespaces made
  * here; a second namespace plays the curl client pod; `cplauncher run` resolves the anchors
  * by label and starts the albums service inside them. Used by the e2e tests and by
@@ -22,7 +22,7 @@ export interface ScenarioAnchor {
 }
 
 /** Everything the scenario made; `stop()` removes it all. */
-export interface SeedScenario {
+export interface AlbumsScenario {
   readonly cluster: KubeCluster;
   readonly network: TestNetwork;
   /** Kubernetes namespace of the anchor pods. */
@@ -46,8 +46,8 @@ export interface SeedScenario {
   stopSync(): void;
 }
 
-/** Options of {@linkcode startSeedScenario}. */
-export interface SeedScenarioOptions {
+/** Options of {@linkcode startAlbumsScenario}. */
+export interface AlbumsScenarioOptions {
   /** Anchor pods to create Ready (label `app=cp-albums`). Default 1. */
   readonly anchors?: number;
   /** Progress messages (the demo prints them). */
@@ -57,9 +57,11 @@ export interface SeedScenarioOptions {
 }
 
 /** Sets up the scenario. On failure, everything made so far is removed. */
-export async function startSeedScenario(options: SeedScenarioOptions = {}): Promise<SeedScenario> {
+export async function startAlbumsScenario(
+  options: AlbumsScenarioOptions = {},
+): Promise<AlbumsScenario> {
   const say = options.progress ?? (() => {});
-  const dir = await Deno.makeTempDir({ prefix: "cplauncher-seed-" });
+  const dir = await Deno.makeTempDir({ prefix: "cplauncher-albums-" });
   let cluster: KubeCluster | undefined;
   let network: TestNetwork | undefined;
   try {
@@ -146,10 +148,12 @@ export async function startSeedScenario(options: SeedScenarioOptions = {}): Prom
  * last test (`stop()`), or synchronously on unload when a filtered or interrupted run never
  * gets there.
  */
-export function sharedSeedScenario(options: SeedScenarioOptions): () => Promise<SeedScenario> {
-  let scenario: Promise<SeedScenario> | undefined;
+export function sharedAlbumsScenario(
+  options: AlbumsScenarioOptions,
+): () => Promise<AlbumsScenario> {
+  let scenario: Promise<AlbumsScenario> | undefined;
   return () => {
-    scenario ??= startSeedScenario(options).then((s) => {
+    scenario ??= startAlbumsScenario(options).then((s) => {
       globalThis.addEventListener("unload", () => s.stopSync());
       return s;
     });
@@ -166,7 +170,7 @@ export const SHARED_RESOURCES = { sanitizeOps: false, sanitizeResources: false }
  * own cleanup kills it. Each entry names the namespace and its pids.
  */
 export async function processesLeft(
-  scenario: SeedScenario,
+  scenario: AlbumsScenario,
   extra: readonly string[] = [],
   ms = 2000,
 ): Promise<string[]> {
@@ -270,7 +274,7 @@ export function startLauncher(args: string[], env: Record<string, string> = {}):
 
 /** Polls `curl` from the client until it answers 200 or `ms` pass. */
 export async function waitForHttp(
-  scenario: SeedScenario,
+  scenario: AlbumsScenario,
   url: string,
   ms = 30_000,
 ): Promise<{ status: number; body: string }> {

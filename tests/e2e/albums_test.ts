@@ -1,19 +1,19 @@
 /**
- * The seed scenario end to end on Linux: real apiserver, real network namespaces, the real
+ * The k2s albums scenario end to end on Linux: real apiserver, real network namespaces, the real
  * CLI as a separate process (setns must run on the launcher's main thread).
  */
 import assert from "node:assert/strict";
 import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
+  type AlbumsScenario,
   processesLeft,
-  type SeedScenario,
   SHARED_RESOURCES,
-  sharedSeedScenario,
+  sharedAlbumsScenario,
   startLauncher,
   stopLauncher,
   waitForHttp,
-} from "../support/seed_scenario.ts";
+} from "../support/albums_scenario.ts";
 
 const SHARED = SHARED_RESOURCES;
 /** Every workload pid the launchers of this file reported (checked gone at the end). */
@@ -23,10 +23,10 @@ function collectPids(output: string): void {
     workloadPids.push(Number(m[1]));
   }
 }
-const setUp = sharedSeedScenario({ anchors: 2, prefix: "cple2e" });
+const setUp = sharedAlbumsScenario({ anchors: 2, prefix: "cple2e" });
 
 function baseConfig(
-  s: SeedScenario,
+  s: AlbumsScenario,
   anchors: Record<string, unknown>,
   workloads: Record<string, unknown>,
 ) {
@@ -55,13 +55,13 @@ async function hostListensOn(port: number): Promise<boolean> {
 }
 
 Deno.test({
-  name: "seed: anchor resolved by label, albums answers on the pod IP from the client namespace",
+  name: "albums: anchor resolved by label, albums answers on the pod IP from the client namespace",
   ...SHARED,
   fn: async () => {
     const s = await setUp();
     const anchor = s.anchors[0];
     const config = await s.writeConfig(
-      "seed",
+      "albums",
       baseConfig(
         s,
         {
@@ -121,7 +121,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "seed: a single workload with restart never exits the launcher with its own code",
+  name: "albums: a single workload with restart never exits the launcher with its own code",
   ...SHARED,
   fn: async () => {
     const s = await setUp();
@@ -148,7 +148,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "seed: k2s-style exec -label -namespace -- cmd propagates the exit code",
+  name: "albums: k2s-style exec -label -namespace -- cmd propagates the exit code",
   ...SHARED,
   fn: async () => {
     const s = await setUp();
@@ -180,7 +180,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "seed: plan --resolve shows the resolved anchor pod, IP and netns without launching",
+  name: "albums: plan --resolve shows the resolved anchor pod, IP and netns without launching",
   ...SHARED,
   fn: async () => {
     const s = await setUp();

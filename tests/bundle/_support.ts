@@ -1,0 +1,134 @@
+/**
+ * Running the shipped bundle the way users run it: `deno run -A --no-config
+ * dist/cplauncher/main.js …` from a folder outside the repository, so neither deno.json, its
+ * import map nor node_modules can help it. The bundle is (re)built first when `dist/` does not
+ * hold a build of the current sources.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type BuildResult, CLI_ENTRY, ensureBuilt } from "../../scripts/bundle.ts";
+
+let built: Promise<BuildResult> | undefined;
+
+/** The bundles of the current sources (built once per test process when stale). */
+export function bundle(): Promise<BuildResult> {
+  built ??= ensureBuilt();
+  return built;
+}
+
+let outside: Promise<string> | undefined;
+
+/** A working directory outside the repository, shared by the file's launcher runs. */
+function outsideDir(): Promise<string> {
+  outside ??= Deno.makeTempDir({ prefix: "cplauncher-bundle-cwd-" }).then((dir) => {
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+    return dir;
+  });
+  return outside;
+}
+
+/** The command line that runs the bundled CLI (before its own arguments). */
+export async function bundledArgv(): Promise<string[]> {
+  const { cli } = await bundle();
+  return [Deno.execPath(), "run", "--allow-all", "--no-config", join(cli, CLI_ENTRY)];
+}
+
+/** Output of a finished bundled run. */
+export interface BundledRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the bundled CLI with `args` to its end. */
+export async function runBundled(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<BundledRun> {
+  const [program, ...rest] = await bundledArgv();
+  const output = await new Deno.Command(program, {
+    args: [...rest, ...args],
+    cwd: await outsideDir(),
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: text(output.stdout), stderr: text(output.stderr) };
+}
+
+/** A running bundled launcher with its output collected. */
+export interface BundledLauncher {
+  readonly process: Deno.ChildProcess;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Waits until `pattern` appears in stderr+stdout (throws after `ms` or at exit). */
+  waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /** Settles once the process ended and its output was read. */
+  readonly status: Promise<Deno.CommandStatus>;
+  /** SIGKILLs it if it still runs and waits for it. */
+  kill(): Promise<void>;
+}
+
+/** Starts the bundled CLI with `args` in the background. */
+export async function startBundled(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<BundledLauncher> {
+  const [program, ...rest] = await bundledArgv();
+  const process = new Deno.Command(program, {
+    args: [...rest, ...args],
+    cwd: await outsideDir(),
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) add(decoder.decode(chunk, { stream: true }));
+  };
+  const status = Promise.all([
+    pump(process.stdout, (s) => out += s),
+    pump(process.stderr, (s) => err += s),
+  ]).then(() => process.status);
+  let ended = false;
+  status.then(() => ended = true);
+  return {
+    process,
+    stdout: () => out,
+    stderr: () => err,
+    status,
+    async waitFor(pattern, ms = 30_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const match = (err + out).match(pattern);
+        if (match) return match;
+        if (ended || Date.now() > deadline) {
+          throw new Error(
+            `launcher output never matched ${pattern}${
+              ended ? " (it exited)" : ""
+            }:\n${err}\n${out}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async kill() {
+      try {
+        process.kill("SIGKILL");
+      } catch { /* already ended */ }
+      await status;
+    },
+  };
+}
