@@ -4,7 +4,11 @@
  * @module
  */
 
-/** One problem in a config file, positioned like a compiler diagnostic. */
+/**
+ * One problem in a config file, positioned like a compiler diagnostic.
+ *
+ * See the {@linkcode formatIssue} example, and examples/scripts/validate_string.ts.
+ */
 export interface ConfigIssue {
   /** File name as given by the user (or `<string>` for in-memory text). */
   readonly file: string;
@@ -18,7 +22,25 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
-/** Formats an issue as `file:line:col: path: message`. */
+/**
+ * Formats an issue as `file:line:col: path: message`.
+ *
+ * @example One issue, one line
+ * ```ts
+ * import { formatIssue } from "@cplauncher/cplauncher";
+ *
+ * const line = formatIssue({
+ *   file: "compartments.yaml",
+ *   line: 7,
+ *   column: 11,
+ *   path: "workloads.albums.port",
+ *   message: "must be at most 65535",
+ * });
+ * if (line !== "compartments.yaml:7:11: workloads.albums.port: must be at most 65535") {
+ *   throw new Error(line);
+ * }
+ * ```
+ */
 export function formatIssue(issue: ConfigIssue): string {
   // One issue is one line, whatever the user's text contained.
   const oneLine = (text: string) =>

@@ -26,7 +26,11 @@ import type { Config } from "./types.ts";
 /** Files larger than this are refused before parsing: a config is never this big. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
-/** Where variables for `${VAR}` come from. */
+/**
+ * Where variables for `${VAR}` come from.
+ *
+ * See the {@linkcode parseConfig} example, which supplies `${NETNS}`.
+ */
 export type EnvLookup = (name: string) => string | undefined;
 
 /** Options for {@linkcode parseConfig} and {@linkcode loadConfig}. */
@@ -35,7 +39,11 @@ export interface LoadOptions {
   readonly env?: EnvLookup | Readonly<Record<string, string>>;
 }
 
-/** Outcome of parsing: a config, or every issue found. */
+/**
+ * Outcome of parsing: a config, or every issue found.
+ *
+ * See the {@linkcode parseConfig} example and examples/scripts/validate_string.ts.
+ */
 export type ParseResult =
   | { readonly ok: true; readonly config: Config }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
@@ -53,6 +61,26 @@ function envLookup(env: LoadOptions["env"]): EnvLookup {
  *
  * @param text the YAML text
  * @param file the name used in issues (`<string>` by default)
+ *
+ * @example Validate a config held in a string
+ * ```ts
+ * import { formatIssue, parseConfig } from "@cplauncher/cplauncher";
+ *
+ * const text = `
+ * apiVersion: cplauncher/v1
+ * anchors:
+ *   lab:
+ *     netns: \${NETNS}
+ * workloads:
+ *   web: { anchor: lab, command: ["/usr/bin/web", "--port", "8080"], port: 8080 }
+ * `;
+ * const result = parseConfig(text, "inline.yaml", { env: { NETNS: "/var/run/netns/lab" } });
+ * if (!result.ok) throw new Error(result.issues.map(formatIssue).join("\n"));
+ * const lab = result.config.anchors.lab;
+ * if (lab.kind !== "netns" || lab.netns !== "/var/run/netns/lab") throw new Error("unexpected");
+ * ```
+ *
+ * A complete script: examples/scripts/validate_string.ts.
  */
 export function parseConfig(
   text: string,
@@ -192,6 +220,19 @@ export function parseConfig(
  * Reads and parses a config file.
  *
  * @throws {ConfigError} with every problem found, positioned in the file.
+ *
+ * @example Load a file, or report every problem in it
+ * ```ts
+ * import { ConfigError, formatIssue, loadConfig } from "@cplauncher/cplauncher";
+ *
+ * try {
+ *   const config = await loadConfig("compartments.yaml", { env: { NODE_NAME: "node-1" } });
+ *   console.log(Object.keys(config.workloads));
+ * } catch (error) {
+ *   if (!(error instanceof ConfigError)) throw error;
+ *   for (const issue of error.issues) console.error(formatIssue(issue));
+ * }
+ * ```
  */
 export async function loadConfig(path: string, options: LoadOptions = {}): Promise<Config> {
   const text = await readConfigText(path);

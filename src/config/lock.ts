@@ -21,7 +21,11 @@ import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";
 /** The lock file format this build reads and writes. */
 export const LOCK_VERSION = 1;
 
-/** One workload's recorded program. */
+/**
+ * One workload's recorded program.
+ *
+ * See the {@linkcode readLock} example.
+ */
 export interface LockEntry {
   /** The absolute path the program was resolved to when it was recorded. */
   readonly program: string;
@@ -29,7 +33,11 @@ export interface LockEntry {
   readonly sha256: string;
 }
 
-/** A lock file's content, and where it is. */
+/**
+ * A lock file's content, and where it is.
+ *
+ * See the {@linkcode readLock} and {@linkcode Supervisor} examples.
+ */
 export interface ProgramLock {
   /** Path of the lock file. */
   readonly path: string;
@@ -51,7 +59,17 @@ const lockSchema = z.strictObject({
   ),
 });
 
-/** The lock file that belongs to the config at `configPath`: same directory and name, `.lock`. */
+/**
+ * The lock file that belongs to the config at `configPath`: same directory and name, `.lock`.
+ *
+ * @example The lock next to a config
+ * ```ts
+ * import { lockPathFor } from "@cplauncher/cplauncher";
+ *
+ * const path = lockPathFor("/etc/cplauncher/compartments.yaml");
+ * if (path !== "/etc/cplauncher/compartments.lock") throw new Error(path);
+ * ```
+ */
 export function lockPathFor(configPath: string): string {
   const slash = Math.max(configPath.lastIndexOf("/"), configPath.lastIndexOf("\\"));
   const dir = configPath.slice(0, slash + 1);
@@ -68,6 +86,18 @@ export function lockName(lock: Pick<ProgramLock, "path">): string {
  * Reads the lock file at `path`; undefined when there is none.
  *
  * @throws {ConfigError} when it cannot be read or is not a valid lock file.
+ *
+ * @example List the pinned programs of a config
+ * ```ts
+ * import { lockPathFor, readLock } from "@cplauncher/cplauncher";
+ *
+ * const lock = await readLock(lockPathFor("compartments.yaml"));
+ * for (const [workload, entry] of Object.entries(lock?.workloads ?? {})) {
+ *   console.log(`${workload}: ${entry.program} sha256 ${entry.sha256} (${lock?.platform})`);
+ * }
+ * ```
+ *
+ * Pass the lock to {@linkcode Supervisor} (`lock`) to enforce it; see its example.
  */
 export async function readLock(path: string): Promise<ProgramLock | undefined> {
   let text: string;

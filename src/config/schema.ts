@@ -9,10 +9,19 @@ import { parseDuration } from "./duration.ts";
 import { parseSelector } from "./selector.ts";
 import type { Anchor, Config, PickMode } from "./types.ts";
 
-/** The `sha256` value that takes a workload's digest from the lock file. */
+/**
+ * The `sha256` value that takes a workload's digest from the lock file.
+ *
+ * A workload's `sha256` may be this value; see the {@linkcode readLock} example for the
+ * digests it stands for.
+ */
 export const SHA256_AUTO = "auto";
 
-/** Config `apiVersion` this build understands. */
+/**
+ * Config `apiVersion` this build understands.
+ *
+ * See the {@linkcode parseConfig} example, whose text starts with this version.
+ */
 export const API_VERSION = "cplauncher/v1";
 
 const NAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
@@ -46,7 +55,11 @@ const kubernetesSchema = z.strictObject({
   ),
 }).describe("How to reach the Kubernetes API");
 
-/** How a selector anchor chooses among matching pods (see {@linkcode PickMode}). */
+/**
+ * How a selector anchor chooses among matching pods (see {@linkcode PickMode}).
+ *
+ * See the {@linkcode Config} example, which prints each selector anchor's `pick`.
+ */
 export const PICK_MODES = ["exactly-one", "first-ready", "claim"] as const;
 
 /** Namespace value of a selector anchor that means "all namespaces". */
@@ -241,7 +254,18 @@ type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ?
 const _configMatchesSchema: Same<z.output<typeof documentSchema>, Config> = true;
 const _pickModesMatch: Same<(typeof PICK_MODES)[number], PickMode> = true;
 
-/** The JSON Schema of compartments.yaml, for editors. */
+/**
+ * The JSON Schema of compartments.yaml, for editors.
+ *
+ * @example Write the schema for an editor's YAML language server
+ * ```ts
+ * import { configJsonSchema } from "@cplauncher/cplauncher";
+ *
+ * const schema = configJsonSchema();
+ * const text = JSON.stringify(schema, null, 2); // e.g. saved as compartments.schema.json
+ * if (schema.title !== "cplauncher compartments.yaml" || text.length === 0) throw new Error();
+ * ```
+ */
 export function configJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(configSchema, {
     io: "input",

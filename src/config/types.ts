@@ -7,7 +7,29 @@
  * @module
  */
 
-/** A validated, normalised compartments.yaml. */
+/**
+ * A validated, normalised compartments.yaml.
+ *
+ * @example Walk a validated config
+ * ```ts
+ * import { type Config, loadConfig } from "@cplauncher/cplauncher";
+ *
+ * const config: Config = await loadConfig("compartments.yaml");
+ * for (const [name, anchor] of Object.entries(config.anchors)) {
+ *   if (anchor.kind === "selector") console.log(name, anchor.selector, anchor.pick);
+ *   else if (anchor.kind === "netns") console.log(name, anchor.netns);
+ *   else console.log(name, "compartment", anchor.compartment);
+ * }
+ * for (const [name, workload] of Object.entries(config.workloads)) {
+ *   const { policy, backoff } = workload.restart;
+ *   const readiness = workload.probes.readiness;
+ *   const probe = readiness?.http ? `http :${readiness.http.port}${readiness.http.path}` : "none";
+ *   console.log(name, workload.command, policy, backoff.initial, probe, workload.windows.strategy);
+ * }
+ * ```
+ *
+ * examples/scripts/validate_string.ts prints the same from a config in a string.
+ */
 export interface Config {
   /** The language version; always `cplauncher/v1`. */
   apiVersion: "cplauncher/v1";
@@ -21,7 +43,11 @@ export interface Config {
   workloads: Record<string, Workload>;
 }
 
-/** The `kubernetes` section: how to reach the Kubernetes API. */
+/**
+ * The `kubernetes` section: how to reach the Kubernetes API.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface KubernetesSettings {
   /**
    * `auto` (the default: in-cluster credentials, then `$KUBECONFIG`, then `~/.kube/config`),
@@ -30,7 +56,11 @@ export interface KubernetesSettings {
   kubeconfig: string;
 }
 
-/** The `health` section: the launcher's own probe endpoint for the kubelet. */
+/**
+ * The `health` section: the launcher's own probe endpoint for the kubelet.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface HealthSettings {
   /** TCP port of the `/healthz`, `/readyz` and `/metrics` server. */
   port: number;
@@ -38,17 +68,27 @@ export interface HealthSettings {
   address: string;
 }
 
-/** An anchor: where a workload's network presence comes from. `kind` tells which. */
+/**
+ * An anchor: where a workload's network presence comes from. `kind` tells which.
+ *
+ * See the {@linkcode Config} example and examples/scripts/validate_string.ts.
+ */
 export type Anchor = SelectorAnchor | NetnsAnchor | CompartmentAnchor;
 
 /**
  * How a selector anchor chooses among the pods that match: `exactly-one` (more than one
  * match is an error), `first-ready` (the oldest Ready pod) or `claim` (launchers and anchor
  * pods pair 1:1 through a claim annotation).
+ *
+ * See the {@linkcode Config} example.
  */
 export type PickMode = "exactly-one" | "first-ready" | "claim";
 
-/** A Kubernetes pod found by label selector; its network domain is the anchor. */
+/**
+ * A Kubernetes pod found by label selector; its network domain is the anchor.
+ *
+ * See the {@linkcode Config} example and examples/scripts/validate_string.ts.
+ */
 export interface SelectorAnchor {
   /** Tells this anchor kind apart. */
   kind: "selector";
@@ -68,7 +108,11 @@ export interface SelectorAnchor {
   timeoutMs: number;
 }
 
-/** Linux: a static network namespace. */
+/**
+ * Linux: a static network namespace.
+ *
+ * See the {@linkcode Config} example and examples/scripts/validate_string.ts.
+ */
 export interface NetnsAnchor {
   /** Tells this anchor kind apart. */
   kind: "netns";
@@ -76,7 +120,11 @@ export interface NetnsAnchor {
   netns: string;
 }
 
-/** Windows: a static network compartment, checked to exist. */
+/**
+ * Windows: a static network compartment, checked to exist.
+ *
+ * See the {@linkcode Config} example and examples/scripts/validate_string.ts.
+ */
 export interface CompartmentAnchor {
   /** Tells this anchor kind apart. */
   kind: "compartment";
@@ -84,7 +132,11 @@ export interface CompartmentAnchor {
   compartment: number;
 }
 
-/** A process to launch inside an anchor's network. */
+/**
+ * A process to launch inside an anchor's network.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface Workload {
   /** Name of the anchor (a key of {@linkcode Config.anchors}) whose network it joins. */
   anchor: string;
@@ -124,10 +176,16 @@ export interface Workload {
 /**
  * When a workload is restarted: `always`, `on-failure` (the default: a non-zero exit or a
  * signal) or `never` (its exit code becomes the launcher's).
+ *
+ * See the {@linkcode Config} example.
  */
 export type RestartPolicy = "always" | "on-failure" | "never";
 
-/** The `restart` section of a workload. */
+/**
+ * The `restart` section of a workload.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface RestartSettings {
   /** When the workload is restarted (default `on-failure`). */
   policy: RestartPolicy;
@@ -135,7 +193,11 @@ export interface RestartSettings {
   backoff: BackoffSettings;
 }
 
-/** Exponential restart delay; every duration is in milliseconds. */
+/**
+ * Exponential restart delay; every duration is in milliseconds.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface BackoffSettings {
   /** First delay before a restart (default 1 000). */
   initial: number;
@@ -145,7 +207,11 @@ export interface BackoffSettings {
   resetAfter: number;
 }
 
-/** The `probes` section of a workload; each probe is optional. */
+/**
+ * The `probes` section of a workload; each probe is optional.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface WorkloadProbes {
   /** Decides whether the workload counts as ready (`/readyz`). */
   readiness?: Probe;
@@ -155,7 +221,11 @@ export interface WorkloadProbes {
   startup?: Probe;
 }
 
-/** One health check. Exactly one of `http` and `tcp` is set; durations are in milliseconds. */
+/**
+ * One health check. Exactly one of `http` and `tcp` is set; durations are in milliseconds.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface Probe {
   /** An HTTP GET that succeeds with a 2xx or 3xx status. */
   http?: HttpCheck;
@@ -173,7 +243,11 @@ export interface Probe {
   initialDelay: number;
 }
 
-/** An HTTP probe target on the anchor's IP. */
+/**
+ * An HTTP probe target on the anchor's IP.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface HttpCheck {
   /** TCP port. */
   port: number;
@@ -181,13 +255,21 @@ export interface HttpCheck {
   path: string;
 }
 
-/** A TCP probe target on the anchor's IP. */
+/**
+ * A TCP probe target on the anchor's IP.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface TcpCheck {
   /** TCP port. */
   port: number;
 }
 
-/** The `logs` section of a workload: its output is also written to `<dir>/<workload>.log`. */
+/**
+ * The `logs` section of a workload: its output is also written to `<dir>/<workload>.log`.
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface LogSettings {
   /** Directory of the log files. */
   dir: string;
@@ -203,10 +285,16 @@ export interface LogSettings {
  * How a Windows workload enters the compartment: `job` (a job object whose compartment is set
  * before the process exists) or `self` (a plain launch with the compartment id in an
  * environment variable, for programs that switch their own threads).
+ *
+ * See the {@linkcode Config} example.
  */
 export type WindowsStrategy = "job" | "self";
 
-/** The `windows` section of a workload (ignored on Linux). */
+/**
+ * The `windows` section of a workload (ignored on Linux).
+ *
+ * See the {@linkcode Config} example.
+ */
 export interface WindowsSettings {
   /** How the process enters the compartment (default `job`). */
   strategy: WindowsStrategy;

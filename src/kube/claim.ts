@@ -77,7 +77,12 @@ export async function tryClaim(
   }
 }
 
-/** A held claim: renews itself until released. */
+/**
+ * A held claim: renews itself until released.
+ *
+ * Returned as {@linkcode ResolvedPod.claim} for `pick: claim`; see the
+ * {@linkcode resolvePodAnchor} example, which releases it.
+ */
 export class Claim {
   readonly #kubeConfig: KubeConfig;
   readonly #server: string;

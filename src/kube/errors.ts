@@ -5,7 +5,11 @@
  * @module
  */
 
-/** What went wrong while talking to Kubernetes. */
+/**
+ * What went wrong while talking to Kubernetes.
+ *
+ * See the {@linkcode KubeError} example.
+ */
 export type KubeFailure =
   | "config"
   | "unauthorized"
@@ -16,7 +20,22 @@ export type KubeFailure =
   | "ambiguous"
   | "api";
 
-/** A Kubernetes failure; `message` is one line including the hint. */
+/**
+ * A Kubernetes failure; `message` is one line including the hint.
+ *
+ * @example Branch on the kind of failure
+ * ```ts
+ * import { KubeError, loadKubeConfig } from "@cplauncher/cplauncher";
+ *
+ * try {
+ *   await loadKubeConfig("/nonexistent/kubeconfig");
+ *   throw new Error("expected a KubeError");
+ * } catch (error) {
+ *   if (!(error instanceof KubeError) || error.failure !== "config") throw error;
+ *   console.error(error.message); // one line, with a hint
+ * }
+ * ```
+ */
 export class KubeError extends Error {
   /** Category of the failure. */
   readonly failure: KubeFailure;

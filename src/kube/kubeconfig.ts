@@ -13,7 +13,11 @@ import { KubeError } from "./errors.ts";
 
 const log = getLogger(["cplauncher", "kube"]);
 
-/** Where a kubeconfig was found. */
+/**
+ * Where a kubeconfig was found.
+ *
+ * See the {@linkcode findKubeconfig} and {@linkcode describeSource} examples.
+ */
 export type KubeconfigSource =
   | { readonly kind: "in-cluster"; readonly prefix: string; readonly tokenPath: string }
   | {
@@ -59,6 +63,19 @@ export function sandboxPrefix(env: (name: string) => string | undefined): string
  *
  * @param setting `auto`, `in-cluster` or a path (from `kubernetes.kubeconfig`)
  * @throws {KubeError} when nothing usable exists, naming every place looked at.
+ *
+ * @example Where credentials would come from, with a fake environment
+ * ```ts
+ * import { describeSource, findKubeconfig } from "@cplauncher/cplauncher";
+ *
+ * const source = findKubeconfig("auto", {
+ *   os: "linux",
+ *   env: (name) => name === "KUBECONFIG" ? "/home/me/.kube/lab" : undefined,
+ *   exists: (path) => path === "/home/me/.kube/lab",
+ * });
+ * if (source.kind !== "file" || source.from !== "KUBECONFIG") throw new Error("unexpected");
+ * console.log(describeSource(source)); // kubeconfig /home/me/.kube/lab (from $KUBECONFIG)
+ * ```
  */
 export function findKubeconfig(
   setting: string,
@@ -114,13 +131,19 @@ export function findKubeconfig(
  * types. At run time it stands for a client-node `KubeConfig`, which is created when the
  * first request that needs client-node is made (`clientKubeConfig`), not before: the first
  * pod list can often be made without loading client-node at all (see `direct.ts`).
+ *
+ * See the {@linkcode loadKubeConfig} example.
  */
 export interface KubeConfigHandle {
   /** Exists only in the type (it is never set), so no other object passes for a handle. */
   readonly kubeConfigHandle: never;
 }
 
-/** A loaded kubeconfig and a description of where it came from (never its secrets). */
+/**
+ * A loaded kubeconfig and a description of where it came from (never its secrets).
+ *
+ * See the {@linkcode loadKubeConfig} and {@linkcode resolvePodAnchor} examples.
+ */
 export interface LoadedKubeConfig {
   /** The loaded credentials, for client-node. */
   readonly kubeConfig: KubeConfigHandle;
@@ -179,6 +202,15 @@ function loadInto(kubeConfig: KubeConfig, source: KubeconfigSource): KubeConfig 
  * (credentials of a form both clients send identically), client-node is not imported here
  * but when a request first needs it; otherwise it is imported now (about 0.6 s from source,
  * a fraction of that from the bundle) and reports problems with the file at once.
+ *
+ * @example Load the credentials a config names
+ * ```ts
+ * import { describeSource, loadConfig, loadKubeConfig } from "@cplauncher/cplauncher";
+ *
+ * const config = await loadConfig("compartments.yaml");
+ * const kube = await loadKubeConfig(config.kubernetes.kubeconfig);
+ * console.log(`${kube.server} via ${describeSource(kube.source)}`);
+ * ```
  */
 export async function loadKubeConfig(
   setting: string,
@@ -221,7 +253,17 @@ export function directListerOf(kube: LoadedKubeConfig): DirectPodLister | undefi
   return (kube.kubeConfig as unknown as ClientKubeConfig).direct;
 }
 
-/** Human description of a source: `in-cluster (C:\C\…)`, `file ~/.kube/config`. */
+/**
+ * Human description of a source: `in-cluster (C:\C\…)`, `file ~/.kube/config`.
+ *
+ * @example Describe a source for a message
+ * ```ts
+ * import { describeSource } from "@cplauncher/cplauncher";
+ *
+ * const text = describeSource({ kind: "file", path: "/home/me/.kube/config", from: "home" });
+ * if (text !== "kubeconfig /home/me/.kube/config") throw new Error(text);
+ * ```
+ */
 export function describeSource(source: KubeconfigSource): string {
   return source.kind === "in-cluster"
     ? `in-cluster service account${source.prefix ? ` under ${source.prefix}` : ""}`

@@ -15,7 +15,11 @@ import {
 
 export { CLAIM_HOLDER_ANNOTATION, CLAIM_RENEWED_ANNOTATION };
 
-/** What the anchor is and how to choose it. */
+/**
+ * What the anchor is and how to choose it.
+ *
+ * See the {@linkcode resolvePodAnchor} example.
+ */
 export interface PickSpec {
   /** Label selector. */
   readonly selector: string;

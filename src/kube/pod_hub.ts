@@ -44,7 +44,11 @@ import type { AnchorPod } from "./pods.ts";
  */
 export const DEFAULT_SELECTOR_WATCHES = 8;
 
-/** What a subscriber is told. */
+/**
+ * What a subscriber is told.
+ *
+ * See the {@linkcode PodWatchHub} example.
+ */
 export interface PodSubscriber {
   /** The pods matching the subscriber's selector (and node), after every change. */
   readonly onChange: (pods: readonly AnchorPod[]) => void;
@@ -54,7 +58,11 @@ export interface PodSubscriber {
   readonly onRetry?: (error: KubeError) => void;
 }
 
-/** Where a subscriber's pods are. */
+/**
+ * Where a subscriber's pods are.
+ *
+ * See the {@linkcode PodWatchHub} example.
+ */
 export interface SubscribeOptions {
   /** Only pods bound to this node: the server filters by `spec.nodeName`. */
   readonly node?: string;
@@ -98,7 +106,54 @@ interface Group {
   readonly watches: Map<string, SharedWatch>;
 }
 
-/** Shares server-filtered pod watches between subscribers. */
+/**
+ * Shares server-filtered pod watches between subscribers.
+ *
+ * @example Follow the pods of a selector through a source of your own
+ * ```ts
+ * import { type AnchorPod, type PodListerWatcher, PodWatchHub } from "@cplauncher/cplauncher";
+ *
+ * // A fixed set of pods that never changes; the default source is the apiserver.
+ * const web: AnchorPod = {
+ *   name: "web-0",
+ *   namespace: "shop",
+ *   uid: "3f0c",
+ *   resourceVersion: "7",
+ *   node: "node-1",
+ *   phase: "Running",
+ *   ready: true,
+ *   started: true,
+ *   deleting: false,
+ *   ips: ["10.1.0.7"],
+ *   createdAt: 0,
+ *   annotations: {},
+ *   labels: { app: "web" },
+ * };
+ * const source: PodListerWatcher = {
+ *   server: "https://apiserver.test",
+ *   list: (query) =>
+ *     Promise.resolve({
+ *       pods: query.namespace === web.namespace ? [web] : [],
+ *       resourceVersion: web.resourceVersion,
+ *     }),
+ *   watch: (_query, _resourceVersion, _onEvent) => {
+ *     const { promise, resolve } = Promise.withResolvers<"closed">();
+ *     return { done: promise, abort: () => resolve("closed") };
+ *   },
+ * };
+ *
+ * const hub = new PodWatchHub(source);
+ * const seen = Promise.withResolvers<readonly AnchorPod[]>();
+ * const unsubscribe = hub.subscribe("shop", "app=web", {
+ *   onChange: (pods) => seen.resolve(pods),
+ *   onFatal: (error) => seen.reject(error),
+ * }, { node: "node-1" });
+ * const pods = await seen.promise;
+ * await unsubscribe();
+ * await hub.close();
+ * if (pods[0]?.ips[0] !== "10.1.0.7") throw new Error("unexpected");
+ * ```
+ */
 export class PodWatchHub {
   readonly #source: PodListerWatcher;
   readonly #maxBackoffMs?: number;

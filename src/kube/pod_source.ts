@@ -26,7 +26,12 @@ const DEFERRED_WATCH_MS = 1000;
 
 export { ALL_NAMESPACES };
 
-/** Which pods to list and watch; the apiserver does the filtering. */
+/**
+ * Which pods to list and watch; the apiserver does the filtering.
+ *
+ * See the {@linkcode PodWatchHub} example, whose source implements
+ * {@linkcode PodListerWatcher}.
+ */
 export interface PodQuery {
   /** A namespace, or {@linkcode ALL_NAMESPACES}. */
   readonly namespace: string;
@@ -50,7 +55,12 @@ export function nodeFieldSelector(node: string): string {
   return `spec.nodeName=${node.replace(/[\\,=]/g, (c) => `\\${c}`)}`;
 }
 
-/** A consistent snapshot of the pods a query matches. */
+/**
+ * A consistent snapshot of the pods a query matches.
+ *
+ * See the {@linkcode PodWatchHub} example, whose source implements
+ * {@linkcode PodListerWatcher}.
+ */
 export interface PodList {
   /** The matching pods. */
   readonly pods: readonly AnchorPod[];
@@ -58,19 +68,34 @@ export interface PodList {
   readonly resourceVersion: string;
 }
 
-/** One change reported by a watch. */
+/**
+ * One change reported by a watch.
+ *
+ * See the {@linkcode PodWatchHub} example, whose source implements
+ * {@linkcode PodListerWatcher}.
+ */
 export type PodEvent =
   | { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly pod: AnchorPod }
   | { readonly type: "BOOKMARK"; readonly resourceVersion: string };
 
-/** How one watch request ended. */
+/**
+ * How one watch request ended.
+ *
+ * See the {@linkcode PodWatchHub} example, whose source implements
+ * {@linkcode PodListerWatcher}.
+ */
 export type WatchEnd =
   /** The resourceVersion is too old (410 Gone): list again. */
   | "gone"
   /** The server closed the stream normally (its timeout); continue from the last version. */
   | "closed";
 
-/** A running watch request. */
+/**
+ * A running watch request.
+ *
+ * See the {@linkcode PodWatchHub} example, whose source implements
+ * {@linkcode PodListerWatcher}.
+ */
 export interface PodWatchRequest {
   /** Settles when the request ends; rejects with a {@linkcode KubeError} on failures. */
   readonly done: Promise<WatchEnd>;

@@ -15,7 +15,11 @@ export const CLAIM_RENEWED_ANNOTATION = "cplauncher.dev/claim-renewed";
 /** The only annotations resolution reads (`pick: claim`); others are not kept. */
 const KEPT_ANNOTATIONS = [CLAIM_HOLDER_ANNOTATION, CLAIM_RENEWED_ANNOTATION] as const;
 
-/** A pod as anchor resolution sees it. */
+/**
+ * A pod as anchor resolution sees it.
+ *
+ * See the {@linkcode PodWatchHub} example.
+ */
 export interface AnchorPod {
   /** Pod name. */
   readonly name: string;

@@ -19,7 +19,11 @@ const log = getLogger(["cplauncher", "kube"]);
 /** How long a timed-out node-bound anchor waits for the list that explains the timeout. */
 const OTHER_NODES_LIST_MS = 1000;
 
-/** The pod an anchor resolved to. */
+/**
+ * The pod an anchor resolved to.
+ *
+ * See the {@linkcode resolvePodAnchor} example.
+ */
 export interface ResolvedPod {
   /** Anchor name from the config. */
   readonly anchor: string;
@@ -65,6 +69,26 @@ export interface ResolvePodOptions {
  *
  * @throws {KubeError} on timeout (saying what was seen), ambiguity, refusal (401/403), TLS
  *   or connection failures that persist until the timeout.
+ *
+ * @example Wait for the pod of a selector and claim it
+ * ```ts
+ * import { loadKubeConfig, resolvePodAnchor } from "@cplauncher/cplauncher";
+ *
+ * const kube = await loadKubeConfig("auto");
+ * const pod = await resolvePodAnchor(kube, "web", {
+ *   selector: "app=web",
+ *   namespace: "shop",
+ *   node: "node-1",
+ *   pick: "claim",
+ *   timeoutMs: 60_000,
+ * });
+ * console.log(`${pod.namespace}/${pod.pod} at ${pod.ip} after ${pod.elapsedMs} ms`);
+ * // ... start something in the pod's network ...
+ * await pod.claim?.release(); // another launcher may take the pod now
+ * ```
+ *
+ * To go on to the pod's isolation domain, see {@linkcode resolveAnchor} and
+ * examples/scripts/resolve_anchor.ts.
  */
 export async function resolvePodAnchor(
   kube: LoadedKubeConfig,

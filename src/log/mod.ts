@@ -6,13 +6,25 @@
  */
 import { configure, type LogRecord, reset, type Sink } from "@logtape/logtape";
 
-/** Output format of the launcher's own log records. */
+/**
+ * Output format of the launcher's own log records.
+ *
+ * See the {@linkcode setupLogging} example.
+ */
 export type LogFormat = "text" | "json";
 
-/** Log levels accepted on the command line. */
+/**
+ * Log levels accepted on the command line.
+ *
+ * See the {@linkcode setupLogging} example, which checks a level given by the user.
+ */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
-/** One of {@linkcode LOG_LEVELS} (the same names as logtape's levels). */
+/**
+ * One of {@linkcode LOG_LEVELS} (the same names as logtape's levels).
+ *
+ * See the {@linkcode setupLogging} example.
+ */
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
 /** Options for {@linkcode setupLogging}. */
@@ -71,6 +83,20 @@ function jsonLine(record: LogRecord): string {
 /**
  * Sends all `cplauncher` log records to standard error (synchronously, so nothing is lost
  * when the process exits right after logging).
+ *
+ * @example Log as JSON at a level given on the command line
+ * ```ts
+ * import { LOG_LEVELS, setupLogging, teardownLogging } from "@cplauncher/cplauncher";
+ *
+ * const wanted = Deno.args[0] ?? "info";
+ * const level = LOG_LEVELS.find((name) => name === wanted) ?? "info";
+ * await setupLogging({ level, format: "json" });
+ * try {
+ *   // ... use the library; its records go to standard error ...
+ * } finally {
+ *   await teardownLogging();
+ * }
+ * ```
  */
 export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
   const write = options.write ?? ((bytes: Uint8Array) => writeAll(Deno.stderr, bytes));

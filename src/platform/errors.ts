@@ -9,7 +9,11 @@
  * @module
  */
 
-/** How an operating system reported a failed call: its error code convention. */
+/**
+ * How an operating system reported a failed call: its error code convention.
+ *
+ * See the {@linkcode PlatformError} example.
+ */
 export type SystemCallErrorKind =
   /** A libc call's `errno`. */
   | "errno"
@@ -26,6 +30,8 @@ export type SystemCallErrorKind =
  * fails with `unsupported`, `invalid-command`, `command-not-found`, `digest-mismatch`,
  * `unsafe-program`, `domain-changed`, `spawn` or `placement`; a failed system call keeps its code convention as its kind. `stranded` can
  * come from any of them and means the launcher itself can no longer be trusted.
+ *
+ * See the {@linkcode PlatformError} example.
  */
 export type PlatformErrorKind =
   | SystemCallErrorKind
@@ -68,7 +74,23 @@ export type PlatformErrorKind =
    */
   | "stranded";
 
-/** An error of a platform backend; `kind` says what went wrong. */
+/**
+ * An error of a platform backend; `kind` says what went wrong.
+ *
+ * @example Branch on what went wrong
+ * ```ts
+ * import { createPlatform, isPlatformError, SystemCallError } from "@cplauncher/cplauncher";
+ *
+ * const platform = await createPlatform();
+ * try {
+ *   await platform.openStatic({ netns: "/var/run/netns/lab" });
+ * } catch (error) {
+ *   if (isPlatformError(error, "no-domain")) console.error(`no such namespace: ${error.message}`);
+ *   else if (error instanceof SystemCallError) console.error(`${error.fn}: ${error.codeName}`);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class PlatformError extends Error {
   /** What went wrong. */
   readonly kind: PlatformErrorKind;
@@ -87,7 +109,11 @@ export class PlatformError extends Error {
   }
 }
 
-/** A failed operating system call: which function, which code, and the code's name. */
+/**
+ * A failed operating system call: which function, which code, and the code's name.
+ *
+ * See the {@linkcode PlatformError} example.
+ */
 export class SystemCallError extends PlatformError {
   /** The code convention of `code`. */
   declare readonly kind: SystemCallErrorKind;

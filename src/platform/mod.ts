@@ -16,7 +16,31 @@ export {
   type SystemCallErrorKind,
 } from "./errors.ts";
 
-/** The backend for `os` (default: the running OS). */
+/**
+ * The backend for `os` (default: the running OS).
+ *
+ * @example Start a process in a pod's network namespace or compartment
+ * ```ts
+ * import { createPlatform } from "@cplauncher/cplauncher";
+ *
+ * const platform = await createPlatform();
+ * const signal = AbortSignal.timeout(30_000);
+ * const domain = await platform.resolveAddress("10.1.0.7", { signal }); // a pod IP
+ * console.log(domain.kind === "netns" ? `inode ${domain.inode}` : `compartment ${domain.id}`);
+ * const child = await platform.launch(domain, {
+ *   name: "web",
+ *   command: ["/usr/bin/web", "--port", "8080"],
+ *   env: { LOG_LEVEL: "info" },
+ * });
+ * console.log(`pid ${child.pid} runs ${child.program.path}`);
+ * const listening = await platform.listening(domain, child, 8080);
+ * if (!listening.inside) child.terminate();
+ * const status = await child.status;
+ * console.log(`exit ${status.code}${status.signal ? ` (${status.signal})` : ""}`);
+ * ```
+ *
+ * The {@linkcode Supervisor} does all this (and restarts) for the workloads of a config.
+ */
 export async function createPlatform(
   os: typeof Deno.build.os = Deno.build.os,
 ): Promise<PlatformBackend> {

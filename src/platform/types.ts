@@ -8,10 +8,18 @@
  * @module
  */
 
-/** A network isolation domain: a Linux network namespace or a Windows network compartment. */
+/**
+ * A network isolation domain: a Linux network namespace or a Windows network compartment.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export type IsolationDomain = NetnsDomain | CompartmentDomain;
 
-/** A Linux network namespace, identified by the inode of its nsfs file. */
+/**
+ * A Linux network namespace, identified by the inode of its nsfs file.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export interface NetnsDomain {
   /** Discriminator. */
   readonly kind: "netns";
@@ -21,7 +29,11 @@ export interface NetnsDomain {
   readonly inode: number;
 }
 
-/** A Windows network compartment. */
+/**
+ * A Windows network compartment.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export interface CompartmentDomain {
   /** Discriminator. */
   readonly kind: "compartment";
@@ -31,7 +43,11 @@ export interface CompartmentDomain {
   readonly source: "static" | "hcn" | "scan";
 }
 
-/** What to start. */
+/**
+ * What to start.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export interface LaunchSpec {
   /** Workload name, used in logs and errors. */
   readonly name: string;
@@ -67,13 +83,39 @@ export interface LaunchSpec {
   readonly programOwner?: ProgramOwner;
 }
 
-/** Who may own a pinned program (see {@linkcode LaunchSpec.programOwner}). */
+/**
+ * Who may own a pinned program (see {@linkcode LaunchSpec.programOwner}).
+ *
+ * See the {@linkcode ProgramSpec} example.
+ */
 export type ProgramOwner = "root" | "any";
 
-/** What names a workload's program: the fields of a {@linkcode LaunchSpec} that find it. */
+/**
+ * What names a workload's program: the fields of a {@linkcode LaunchSpec} that find it.
+ *
+ * @example The digest to pin for a workload's program
+ * ```ts
+ * import { createPlatform, type ProgramSpec } from "@cplauncher/cplauncher";
+ *
+ * const platform = await createPlatform();
+ * const spec: ProgramSpec = {
+ *   name: "web",
+ *   command: ["web", "--port", "8080"],
+ *   env: {},
+ *   cwd: "/opt/web",
+ *   programOwner: "root",
+ * };
+ * const program = await platform.inspectProgram(spec);
+ * console.log(`${program.path}: sha256 ${program.sha256}`);
+ * ```
+ */
 export type ProgramSpec = Pick<LaunchSpec, "name" | "command" | "env" | "cwd" | "programOwner">;
 
-/** The file a launch runs, as the backend resolved it. */
+/**
+ * The file a launch runs, as the backend resolved it.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export interface ResolvedProgram {
   /** Absolute path the program was found at (`command[0]` resolved against cwd and PATH). */
   readonly path: string;
@@ -81,7 +123,11 @@ export interface ResolvedProgram {
   readonly sha256?: string;
 }
 
-/** How a process ended. */
+/**
+ * How a process ended.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export interface ExitStatus {
   /** Exit code; for a signal death on Linux, 128 + signal number. */
   readonly code: number;
@@ -89,7 +135,11 @@ export interface ExitStatus {
   readonly signal: string | null;
 }
 
-/** A started workload process. */
+/**
+ * A started workload process.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export interface LaunchedProcess {
   /** Operating-system process id. */
   readonly pid: number;
@@ -107,7 +157,11 @@ export interface LaunchedProcess {
   kill(): void;
 }
 
-/** Options for waiting on resolution. */
+/**
+ * Options for waiting on resolution.
+ *
+ * See the {@linkcode createPlatform} example.
+ */
 export interface ResolveOptions {
   /** Give up when this signal aborts (the anchor's timeout). */
   readonly signal?: AbortSignal;
@@ -117,6 +171,8 @@ export interface ResolveOptions {
  * An operating-system backend. Its methods reject rather than throw, and every failure they
  * foresee is a `PlatformError` (`errors.ts`), whose `kind` tells a resolution failure from a
  * launch failure, and a `stranded` launcher from everything else.
+ *
+ * See the {@linkcode createPlatform} example.
  */
 export interface PlatformBackend {
   /** `linux` or `windows`. */

@@ -21,7 +21,11 @@ import type { IsolationDomain, PlatformBackend } from "../platform/types.ts";
 
 const log = getLogger(["cplauncher", "anchor"]);
 
-/** An anchor resolved all the way to an isolation domain. */
+/**
+ * An anchor resolved all the way to an isolation domain.
+ *
+ * See the {@linkcode resolveAnchor} example.
+ */
 export interface ResolvedAnchor {
   /** Anchor name from the config. */
   readonly name: string;
@@ -35,7 +39,11 @@ export interface ResolvedAnchor {
   readonly resolutionSeconds: number;
 }
 
-/** Why resolution failed: which stage. */
+/**
+ * Why resolution failed: which stage.
+ *
+ * See the {@linkcode resolveAnchor} example.
+ */
 export class AnchorError extends Error {
   /** `kubernetes` or `platform`. */
   readonly stage: "kubernetes" | "platform";
@@ -48,7 +56,11 @@ export class AnchorError extends Error {
   }
 }
 
-/** Dependencies of anchor resolution. */
+/**
+ * Dependencies of anchor resolution.
+ *
+ * See the {@linkcode resolveAnchor} example.
+ */
 export interface AnchorContext {
   /** The OS backend that maps IPs to domains. */
   readonly platform: PlatformBackend;
@@ -94,7 +106,34 @@ function describeDomain(domain: IsolationDomain): string {
     : `compartment ${domain.id} (${domain.source})`;
 }
 
-/** Resolves `anchor` once. */
+/**
+ * Resolves `anchor` once.
+ *
+ * @example Where an anchor's network is, launching nothing
+ * ```ts
+ * import {
+ *   AnchorError,
+ *   createPlatform,
+ *   loadConfig,
+ *   loadKubeConfig,
+ *   resolveAnchor,
+ * } from "@cplauncher/cplauncher";
+ *
+ * const config = await loadConfig("compartments.yaml");
+ * const platform = await createPlatform();
+ * const kube = () => loadKubeConfig(config.kubernetes.kubeconfig);
+ * try {
+ *   const anchor = await resolveAnchor("web", config.anchors.web, { platform, kube });
+ *   console.log(anchor.pod?.pod, anchor.ip, anchor.domain, `${anchor.resolutionSeconds} s`);
+ *   await anchor.pod?.claim?.release();
+ * } catch (error) {
+ *   if (!(error instanceof AnchorError)) throw error;
+ *   console.error(`${error.stage}: ${error.message}`);
+ * }
+ * ```
+ *
+ * A complete script: examples/scripts/resolve_anchor.ts.
+ */
 export async function resolveAnchor(
   name: string,
   anchor: Anchor,

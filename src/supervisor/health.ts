@@ -98,7 +98,11 @@ export function handleHealth(
   }
 }
 
-/** A running health server. */
+/**
+ * A running health server.
+ *
+ * See the {@linkcode serveHealth} example.
+ */
 export interface HealthServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
@@ -106,7 +110,21 @@ export interface HealthServer {
   shutdown(): Promise<void>;
 }
 
-/** Serves the health endpoint on `address:port`. */
+/**
+ * Serves the health endpoint on `address:port`.
+ *
+ * @example Serve /healthz, /readyz and /metrics for a supervisor
+ * ```ts
+ * import { createPlatform, loadConfig, serveHealth, Supervisor } from "@cplauncher/cplauncher";
+ *
+ * const config = await loadConfig("compartments.yaml");
+ * const supervisor = new Supervisor({ config, platform: await createPlatform() });
+ * const health = serveHealth("127.0.0.1", 0, () => supervisor.status());
+ * console.log(`readiness: http://127.0.0.1:${health.port}/readyz`);
+ * await supervisor.start();
+ * await health.shutdown();
+ * ```
+ */
 export function serveHealth(
   address: string,
   port: number,

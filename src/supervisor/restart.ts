@@ -12,6 +12,8 @@ import { type BackoffState, nextBackoff } from "./backoff.ts";
 /**
  * The stage a workload failed in: its anchor, starting its process, or `stranded` — the
  * launcher's own thread could not leave the workload's network (the whole launcher stops).
+ *
+ * See the {@linkcode Supervisor} example, which reports it.
  */
 export type FailedStage = "resolve" | "launch" | "stranded";
 

@@ -57,12 +57,52 @@ export interface SupervisorOptions {
   readonly resolveOptions?: { holder?: string; claimTtlMs?: number; maxBackoffMs?: number };
 }
 
-/** A listener of one supervisor event. */
+/**
+ * A listener of one supervisor event.
+ *
+ * See the {@linkcode Supervisor} example.
+ */
 export type SupervisorListener<K extends keyof SupervisorEvents> = (
   event: SupervisorEvents[K],
 ) => void;
 
-/** Runs and watches over the workloads of a config. */
+/**
+ * Runs and watches over the workloads of a config.
+ *
+ * @example Run one workload, relay its output and report how it ended
+ * ```ts
+ * import {
+ *   createPlatform,
+ *   loadConfig,
+ *   lockPathFor,
+ *   readLock,
+ *   Supervisor,
+ * } from "@cplauncher/cplauncher";
+ *
+ * const path = "compartments.yaml";
+ * const config = await loadConfig(path);
+ * const decoder = new TextDecoder();
+ * const supervisor = new Supervisor({
+ *   config,
+ *   platform: await createPlatform(),
+ *   workloads: ["web"],
+ *   lock: await readLock(lockPathFor(path)),
+ *   output: (line) => {
+ *     console.log(`[${line.workload} ${line.stream}] ${decoder.decode(line.line)}`);
+ *   },
+ * });
+ * supervisor.on("started", (e) => console.log(`${e.workload}: pid ${e.pid} in ${e.anchor.name}`));
+ * supervisor.on("exited", (e) => console.log(`${e.workload}: exit ${e.status.code}`));
+ * supervisor.on("failed", (e) => console.error(`${e.workload}: ${e.stage}: ${e.message}`));
+ * Deno.addSignalListener("SIGTERM", () => void supervisor.stop());
+ * const result = await supervisor.start();
+ * for (const workload of result.workloads) {
+ *   console.log(workload.name, workload.state, workload.restarts, workload.failedStage ?? "");
+ * }
+ * ```
+ *
+ * A complete script: examples/scripts/stream_logs.ts.
+ */
 export class Supervisor {
   readonly #runners: WorkloadRunner[];
   readonly #listeners = new Map<keyof SupervisorEvents, Set<(event: unknown) => void>>();

@@ -7,7 +7,11 @@ import type { ExitStatus } from "../platform/types.ts";
 import type { ResolvedAnchor } from "./anchors.ts";
 import type { FailedStage } from "./restart.ts";
 
-/** One relayed line of a workload's output. */
+/**
+ * One relayed line of a workload's output.
+ *
+ * See the {@linkcode Supervisor} example and examples/scripts/stream_logs.ts.
+ */
 export interface OutputLine {
   /** Workload name. */
   readonly workload: string;
@@ -22,10 +26,16 @@ export interface OutputLine {
 /**
  * Receives relayed child output, in order per stream. Returning a promise makes the relay
  * wait before reading more of that stream (backpressure onto the child's pipe).
+ *
+ * See the {@linkcode Supervisor} example and examples/scripts/stream_logs.ts.
  */
 export type OutputSink = (line: OutputLine) => void | Promise<void>;
 
-/** Events the supervisor emits, by name. */
+/**
+ * Events the supervisor emits, by name.
+ *
+ * See the {@linkcode Supervisor} example and examples/scripts/stream_logs.ts.
+ */
 export interface SupervisorEvents {
   /** The anchor of a workload resolved to a domain. */
   resolved: { workload: string; anchor: ResolvedAnchor };
@@ -49,7 +59,11 @@ export type Emit = <K extends keyof SupervisorEvents>(
   event: SupervisorEvents[K],
 ) => void;
 
-/** State of one workload, for health endpoints and metrics. */
+/**
+ * State of one workload, for health endpoints and metrics.
+ *
+ * See the {@linkcode Supervisor} example and examples/scripts/stream_logs.ts.
+ */
 export interface WorkloadStatus {
   /** Workload name. */
   readonly name: string;
@@ -75,7 +89,11 @@ export interface WorkloadStatus {
   readonly failedStage?: FailedStage;
 }
 
-/** How a supervisor run ended. */
+/**
+ * How a supervisor run ended.
+ *
+ * See the {@linkcode Supervisor} example and examples/scripts/stream_logs.ts.
+ */
 export interface SupervisorResult {
   /** Whether {@linkcode Supervisor.stop} ended the run (rather than the workloads ending). */
   readonly stopped: boolean;
