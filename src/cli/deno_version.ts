@@ -5,7 +5,7 @@
  * (`ReadFile` on pipes, the Host Compute Network queries), and only since Deno 2.7.6 does such
  * a call keep its buffers' memory alive until it returns (denoland/deno#32775); before, a
  * garbage collection during the call could free memory Windows was still writing to. The
- * permission set in deno.json (`-P=launcher`) needs Deno 2.5 anyway. A compiled `cplauncher`
+ * permission set in deno.json (`-P=launcher`, all permissions) needs Deno 2.5 anyway. A compiled `cplauncher`
  * carries the Deno it was built with, so the check matters when it is run from source.
  *
  * @module
