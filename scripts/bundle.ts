@@ -148,9 +148,15 @@ async function pinnedImports(): Promise<Map<string, string>> {
 
 /** Rewrites one emitted declaration file so that it resolves where it is shipped. */
 export function rewriteDeclaration(text: string, imports: ReadonlyMap<string, string>): string {
+  // The emitter names each file by its absolute path on the build machine.
+  const lines = text.replace(/^\/\/\/ <amd-module [^\n]*\n/gm, "").split("\n");
+  // Documentation comments keep their examples as written (they import the package by name).
+  return lines.map((line) => /^\s*(\*|\/\/|\/\*)/.test(line) ? line : rewriteImports(line, imports))
+    .join("\n");
+}
+
+function rewriteImports(text: string, imports: ReadonlyMap<string, string>): string {
   return text
-    // The emitter names each file by its absolute path on the build machine.
-    .replace(/^\/\/\/ <amd-module [^\n]*\n/gm, "")
     .replace(
       /((?:from|import)\s*\(?\s*)"([^"]+)"/g,
       (match, lead: string, specifier: string) => {
