@@ -37,22 +37,9 @@ have_all() {
   [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" ]]
 }
 
-# `go build` prints nothing for minutes; say every 30 s that it is still working.
-with_heartbeat() {
-  local what="$1"
-  shift
-  local start=$SECONDS last=$SECONDS
-  "$@" &
-  local pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if ((SECONDS - last >= 30)); then
-      last=$SECONDS
-      echo "kube_build: still building $what, $((SECONDS - start))s elapsed" >&2
-    fi
-  done
-  wait "$pid"
-}
+# Heartbeat and version stamps shared with the other Kubernetes build script.
+# shellcheck source=lib/k8s_build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s_build.sh"
 
 if ! have_all; then
   mkdir -p "$cache"
@@ -64,18 +51,7 @@ if ! have_all; then
     tmp="$cache/bin.tmp.$$"
     rm -rf "$tmp"
     mkdir -p "$tmp"
-    # Version stamps that hack/lib/version.sh would set: without them the
-    # binaries report v0.0.0-master, which kubectl flags as a version skew.
-    kver="$(cd "$mod" && "$go_bin" list -m -f '{{.Version}}' k8s.io/kubernetes)"
-    kmajor="${kver#v}"
-    kmajor="${kmajor%%.*}"
-    kminor="${kver#v*.}"
-    kminor="${kminor%%.*}"
-    vflags=""
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      vflags+=" -X $pkg.gitVersion=$kver -X $pkg.gitMajor=$kmajor -X $pkg.gitMinor=$kminor"
-      vflags+=" -X $pkg.gitTreeState=clean"
-    done
+    k8s_version_flags "$mod" "$go_bin"
     echo "kube_build: building kube-apiserver, kubectl ($kver) and etcd into $bin;" \
       "about 12 min on 2 cores with a cold Go build cache (measured 716 s), seconds warm" >&2
     start=$(date +%s)
@@ -84,11 +60,11 @@ if ! have_all; then
       export CGO_ENABLED=0
       # -mod=readonly: go.mod/go.sum are committed and complete; never let the
       # build rewrite them.
-      with_heartbeat "kube-apiserver and kubectl" \
+      with_heartbeat kube_build "kube-apiserver and kubectl" \
         "$go_bin" build -mod=readonly -trimpath -ldflags="-s -w$vflags" -o "$tmp/" \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
       # A separate -o: the package path ends in /v3, so go would name it "server".
-      with_heartbeat etcd \
+      with_heartbeat kube_build etcd \
         "$go_bin" build -mod=readonly -trimpath -ldflags="-s -w" -o "$tmp/etcd" \
         go.etcd.io/etcd/server/v3
     )

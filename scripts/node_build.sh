@@ -39,22 +39,9 @@ have_all() {
   for b in "${binaries[@]}"; do [[ -x "$bin/$b" ]] || return 1; done
 }
 
-# `go build` prints nothing for minutes; say every 30 s that it is still working.
-with_heartbeat() {
-  local what="$1"
-  shift
-  local start=$SECONDS last=$SECONDS
-  "$@" &
-  local pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if ((SECONDS - last >= 30)); then
-      last=$SECONDS
-      echo "node_build: still building $what, $((SECONDS - start))s elapsed" >&2
-    fi
-  done
-  wait "$pid"
-}
+# Heartbeat and version stamps shared with the other Kubernetes build script.
+# shellcheck source=lib/k8s_build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s_build.sh"
 
 if ! have_all; then
   mkdir -p "$cache"
@@ -65,17 +52,7 @@ if ! have_all; then
     tmp="$cache/bin.tmp.$$"
     rm -rf "$tmp"
     mkdir -p "$tmp"
-    # The version stamps of scripts/kube_build.sh, so kubelet and apiserver agree on a version.
-    kver="$(cd "$mod" && "$go_bin" list -m -f '{{.Version}}' k8s.io/kubernetes)"
-    kmajor="${kver#v}"
-    kmajor="${kmajor%%.*}"
-    kminor="${kver#v*.}"
-    kminor="${kminor%%.*}"
-    vflags=""
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      vflags+=" -X $pkg.gitVersion=$kver -X $pkg.gitMajor=$kmajor -X $pkg.gitMinor=$kminor"
-      vflags+=" -X $pkg.gitTreeState=clean"
-    done
+    k8s_version_flags "$mod" "$go_bin"
     echo "node_build: building ${binaries[*]} ($kver) into $bin;" \
       "about 13 min on 2 cores with a cold Go build cache, 4 min after kube_build.sh" >&2
     start=$SECONDS
@@ -85,7 +62,7 @@ if ! have_all; then
       cd "$mod"
       export CGO_ENABLED=0
       # One `go build` for all four: shared packages compile once, in parallel.
-      with_heartbeat "${binaries[*]}" \
+      with_heartbeat node_build "${binaries[*]}" \
         "$go_bin" build -mod=readonly -trimpath -ldflags="-s -w$vflags" -o "$tmp/" "${pkgs[@]}"
     )
     rm -rf "$bin"

@@ -7,6 +7,7 @@ import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
   type AlbumsScenario,
+  alive,
   processesLeft,
   SHARED_RESOURCES,
   sharedAlbumsScenario,
@@ -36,15 +37,6 @@ function baseConfig(
     anchors,
     workloads,
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function hostListensOn(port: number): Promise<boolean> {

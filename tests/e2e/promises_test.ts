@@ -14,6 +14,8 @@ import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
   type AlbumsScenario,
+  alive,
+  launcherConfig as config,
   type LauncherProcess,
   processesLeft,
   SHARED_RESOURCES,
@@ -29,30 +31,6 @@ const setUp = sharedAlbumsScenario({ anchors: 1, prefix: "cplprm" });
 let nextAddress = 150;
 /** Namespaces made by these tests besides the scenario's anchors and client. */
 const extraNamespaces: string[] = [];
-
-function config(
-  s: AlbumsScenario,
-  anchor: Record<string, unknown>,
-  workload: Record<string, unknown>,
-  extra: Record<string, unknown> = {},
-) {
-  return {
-    apiVersion: "cplauncher/v1",
-    kubernetes: { kubeconfig: s.cluster.adminKubeconfigPath },
-    anchors: { a: anchor },
-    workloads: { w: { anchor: "a", ...workload } },
-    ...extra,
-  };
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The launcher's exit code, or a failure naming `what` when it has not ended within `ms`. */
 async function exitWithin(launcher: LauncherProcess, ms: number, what: string): Promise<number> {

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { leftovers } from "../support/netns.ts";
 import {
   albumsCommand,
-  type AlbumsScenario,
+  alive,
+  launcherConfig as config,
   processesLeft,
   ROOT,
   SHARED_RESOURCES,
@@ -28,30 +29,6 @@ function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
-}
-
-function config(
-  s: AlbumsScenario,
-  anchor: Record<string, unknown>,
-  workload: Record<string, unknown>,
-  extra: Record<string, unknown> = {},
-) {
-  return {
-    apiVersion: "cplauncher/v1",
-    kubernetes: { kubeconfig: s.cluster.adminKubeconfigPath },
-    anchors: { a: anchor },
-    workloads: { w: { anchor: "a", ...workload } },
-    ...extra,
-  };
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test({

@@ -287,3 +287,29 @@ export async function waitForHttp(
   }
   return last;
 }
+
+/** A one-anchor (`a`), one-workload (`w`) config for a launcher talking to `scenario`'s apiserver. */
+export function launcherConfig(
+  scenario: AlbumsScenario,
+  anchor: Record<string, unknown>,
+  workload: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: "cplauncher/v1",
+    kubernetes: { kubeconfig: scenario.cluster.adminKubeconfigPath },
+    anchors: { a: anchor },
+    workloads: { w: { anchor: "a", ...workload } },
+    ...extra,
+  };
+}
+
+/** Whether process `pid` still exists (SIGCONT is harmless to a running process). */
+export function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
