@@ -17,17 +17,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mod="$root/tests/kube"
 
-go_bin="${GO:-}"
-if [[ -z "$go_bin" ]]; then
-  if command -v go >/dev/null 2>&1; then
-    go_bin="$(command -v go)"
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    go_bin=/usr/local/go/bin/go
-  else
-    echo "kube_build: no Go toolchain found (set GO=/path/to/go)" >&2
-    exit 1
-  fi
-fi
+# Go lookup, heartbeat and version stamps shared with the other Kubernetes build script.
+# shellcheck source=lib/k8s_build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s_build.sh"
+find_go kube_build
 
 hash="$(sha256sum "$mod/go.sum" | cut -d' ' -f1)"
 cache="${CPLAUNCHER_CACHE:-$HOME/.cache/cplauncher}/kube/$hash"
@@ -37,9 +30,6 @@ have_all() {
   [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" ]]
 }
 
-# Heartbeat and version stamps shared with the other Kubernetes build script.
-# shellcheck source=lib/k8s_build.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s_build.sh"
 
 if ! have_all; then
   mkdir -p "$cache"

@@ -18,17 +18,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mod="$root/tests/kube"
 binaries=(kubelet kube-controller-manager kube-scheduler kube-proxy)
 
-go_bin="${GO:-}"
-if [[ -z "$go_bin" ]]; then
-  if command -v go >/dev/null 2>&1; then
-    go_bin="$(command -v go)"
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    go_bin=/usr/local/go/bin/go
-  else
-    echo "node_build: no Go toolchain found (set GO=/path/to/go)" >&2
-    exit 1
-  fi
-fi
+# Go lookup, heartbeat and version stamps shared with the other Kubernetes build script.
+# shellcheck source=lib/k8s_build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s_build.sh"
+find_go node_build
 
 hash="$(sha256sum "$mod/go.sum" | cut -d' ' -f1)"
 cache="${CPLAUNCHER_CACHE:-$HOME/.cache/cplauncher}/kube/$hash/node"
@@ -39,9 +32,6 @@ have_all() {
   for b in "${binaries[@]}"; do [[ -x "$bin/$b" ]] || return 1; done
 }
 
-# Heartbeat and version stamps shared with the other Kubernetes build script.
-# shellcheck source=lib/k8s_build.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s_build.sh"
 
 if ! have_all; then
   mkdir -p "$cache"

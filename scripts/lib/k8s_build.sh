@@ -1,6 +1,21 @@
 # Shared by kube_build.sh and node_build.sh (sourced, not run): both build Kubernetes
 # binaries from the same k8s.io/kubernetes module in tests/kube.
 
+# Sets go_bin: $GO, else `go` on PATH, else /usr/local/go/bin/go; exits naming PREFIX when
+# there is none. Usage: find_go PREFIX
+find_go() {
+  go_bin="${GO:-}"
+  [[ -n "$go_bin" ]] && return 0
+  if command -v go >/dev/null 2>&1; then
+    go_bin="$(command -v go)"
+  elif [[ -x /usr/local/go/bin/go ]]; then
+    go_bin=/usr/local/go/bin/go
+  else
+    echo "$1: no Go toolchain found (set GO=/path/to/go)" >&2
+    exit 1
+  fi
+}
+
 # `go build` prints nothing for minutes; say every 30 s that it is still working.
 # Usage: with_heartbeat PREFIX WHAT COMMAND...
 with_heartbeat() {

@@ -917,7 +917,8 @@ async function generatePki(dir: string, extraIps: string[]): Promise<void> {
   await openssl(["pkey", "-in", "sa.key", "-pubout"], "sa.pub");
 }
 
-function freePorts(n: number): number[] {
+/** `n` distinct free loopback TCP ports. */
+export function freePorts(n: number): number[] {
   // Hold all listeners until every port is known, so the n ports are distinct.
   const listeners = Array.from(
     { length: n },
@@ -928,7 +929,8 @@ function freePorts(n: number): number[] {
   return ports;
 }
 
-async function isFile(path: string): Promise<boolean> {
+/** Whether `path` is a regular file. */
+export async function isFile(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
   } catch {

@@ -31,6 +31,8 @@
  */
 import { stringify as toYaml } from "yaml";
 import {
+  freePorts,
+  isFile,
   isSameProcess,
   kubeBinDir,
   type KubeCluster,
@@ -1116,24 +1118,6 @@ export async function run(cmd: string, args: string[], input?: string): Promise<
 async function sh(cmd: string, args: string[]): Promise<void> {
   const r = await run(cmd, args);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr.trim()}`);
-}
-
-function freePorts(n: number): number[] {
-  const listeners = Array.from(
-    { length: n },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }
 
 async function isOwnerAlive(owner: { pid: number; starttime: string }): Promise<boolean> {
