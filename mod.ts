@@ -113,6 +113,7 @@ export {
   type HealthServer,
   type OutputLine,
   type OutputSink,
+  type OutputWriter,
   resolveAnchor,
   type ResolvedAnchor,
   serveHealth,

@@ -6,7 +6,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { getLogger } from "@logtape/logtape";
 import { type Config, loadConfig, type ProgramLock } from "../config/mod.ts";
-import { createPlatform, type PlatformBackend } from "../platform/mod.ts";
+import { createPlatform, type PlatformBackend, widenOwnOutput } from "../platform/mod.ts";
 import { createOutputWriter, serveHealth, Supervisor } from "../supervisor/mod.ts";
 import { CliError, EXIT_USAGE, exitCodeFor } from "./exit_codes.ts";
 import { lockForRun } from "./lock.ts";
@@ -29,6 +29,7 @@ export async function supervise(
     throw new CliError("the config declares no workloads; nothing to run", EXIT_USAGE);
   }
   const platform = options.platform ?? await createPlatform();
+  await widenOwnOutput();
   const io = context.io;
   const relay = io.relay;
   const writer = createOutputWriter(
@@ -42,7 +43,7 @@ export async function supervise(
       config,
       platform,
       ...(workloads && workloads.length > 0 ? { workloads } : {}),
-      output: writer.write,
+      output: writer,
       ...(options.lock ? { lock: options.lock } : {}),
     });
   } catch (error) {

@@ -17,6 +17,15 @@ export {
 } from "./errors.ts";
 
 /**
+ * Lets the launcher's own stdout and stderr carry relayed output in larger steps: on Linux
+ * they are widened to 1 MiB where they are pipes (see linux/pipes.ts); elsewhere nothing
+ * changes. For the CLI, which owns its process's output; a library leaves it alone.
+ */
+export async function widenOwnOutput(os: typeof Deno.build.os = Deno.build.os): Promise<void> {
+  if (os === "linux") (await import("./linux/pipes.ts")).widenOwnOutputPipes();
+}
+
+/**
  * The backend for `os` (default: the running OS).
  *
  * @example Start a process in a pod's network namespace or compartment

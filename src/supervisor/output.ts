@@ -5,15 +5,32 @@
  *
  * @module
  */
+import { prefixLines } from "./line_prefix.ts";
+import { forEachLine } from "./relay.ts";
 import type { OutputLine } from "./types.ts";
 
-/** Writes bytes somewhere; may be synchronous or asynchronous. */
+/**
+ * Writes bytes somewhere; may be synchronous or asynchronous. The bytes are lent: their
+ * buffer is reused once the call returned (or its promise settled), so a writer that keeps
+ * them must copy them.
+ */
 export type ByteWriter = (bytes: Uint8Array) => void | Promise<void>;
 
 /** Default bytes collected before a batch is written. */
 export const BATCH_BYTES = 64 * 1024;
 /** Default bytes allowed to wait for the writer before `add` asks the relay to wait. */
 export const MAX_QUEUED_BYTES = 256 * 1024;
+
+/**
+ * Default batch of {@linkcode createOutputWriter}: the launcher's own stdout and stderr carry
+ * every workload's output, and larger writes are what let them keep up with a chatty one
+ * (one write per 256 KiB instead of per 64 KiB: about 1.25× the throughput into a reading
+ * process, see docs/benchmarks.md).
+ */
+export const OUTPUT_BATCH_BYTES = 256 * 1024;
+
+/** Written batches' buffers kept for reuse. */
+const SPARE_BATCHES = 4;
 
 /** Sizes of a {@linkcode LineBatch}. */
 export interface LineBatchOptions {
@@ -35,7 +52,10 @@ export interface LineBatchOptions {
 export class LineBatch {
   readonly #write: ByteWriter;
   readonly #maxQueued: number;
+  readonly #batchBytes: number;
   #buffer: Uint8Array;
+  /** Buffers of written batches, reused instead of allocating (and zeroing) new ones. */
+  readonly #spare: Uint8Array[] = [];
   #length = 0;
   #scheduled = false;
   #queued = 0;
@@ -44,7 +64,8 @@ export class LineBatch {
   /** Creates a batch that hands its bytes to `write`. */
   constructor(write: ByteWriter, options: LineBatchOptions = {}) {
     this.#write = write;
-    this.#buffer = new Uint8Array(options.batchBytes ?? BATCH_BYTES);
+    this.#batchBytes = options.batchBytes ?? BATCH_BYTES;
+    this.#buffer = new Uint8Array(this.#batchBytes);
     this.#maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   }
 
@@ -79,7 +100,9 @@ export class LineBatch {
   flush(): void {
     this.#scheduled = false;
     if (this.#length === 0) return;
-    const bytes = this.#buffer.slice(0, this.#length);
+    const buffer = this.#buffer;
+    const bytes = buffer.subarray(0, this.#length);
+    this.#buffer = this.#spare.pop() ?? new Uint8Array(this.#batchBytes);
     this.#length = 0;
     this.#queued += bytes.length;
     this.#tail = this.#tail.then(async () => {
@@ -90,6 +113,11 @@ export class LineBatch {
         // fail the workload; the launcher's own logs say what happens.
       } finally {
         this.#queued -= bytes.length;
+        // Enough spares for the batches the queue bound lets wait; an over-long line's own
+        // buffer is not kept.
+        if (buffer.length === this.#batchBytes && this.#spare.length < SPARE_BATCHES) {
+          this.#spare.push(buffer);
+        }
       }
     });
   }
@@ -104,10 +132,24 @@ export class LineBatch {
 /** Format of relayed lines: `[name] line`, one JSON record per line, or the bare line. */
 export type OutputFormat = "text" | "json" | "raw";
 
-/** Relayed child output written to two byte streams. */
+/**
+ * Relayed child output taken a line or a block of lines at a time, for a
+ * {@linkcode Supervisor}'s `output` where a call per line would cost too much (a chatty
+ * workload writes hundreds of thousands of lines per second); the CLI's writer is one. See
+ * examples/scripts/stream_logs.ts for the per-line form, an {@linkcode OutputSink}.
+ */
 export interface OutputWriter {
-  /** Takes one line; a returned promise asks the relay to wait (backpressure). */
+  /** Takes one line (or a piece of a long one); a returned promise asks the relay to wait. */
   readonly write: (line: OutputLine) => Promise<void> | undefined;
+  /**
+   * Takes whole lines of one workload's stream, each ending with its newline; a returned
+   * promise asks the relay to wait (backpressure).
+   */
+  readonly writeLines: (
+    workload: string,
+    stream: "stdout" | "stderr",
+    lines: Uint8Array,
+  ) => Promise<void> | undefined;
   /** Waits until everything relayed so far is written. */
   readonly drain: () => Promise<void>;
 }
@@ -117,8 +159,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Writes relayed lines to `stdout`/`stderr` in `format`. In JSON format every record goes
- * to `stdout`, so one stream carries the whole, parseable log.
+ * Writes relayed lines to `stdout`/`stderr` in `format`, in batches of
+ * {@linkcode OUTPUT_BATCH_BYTES} unless `options` say otherwise. In JSON format every record
+ * goes to `stdout`, so one stream carries the whole, parseable log.
  */
 export function createOutputWriter(
   stdout: ByteWriter,
@@ -126,9 +169,15 @@ export function createOutputWriter(
   format: OutputFormat,
   options: LineBatchOptions = {},
 ): OutputWriter {
-  const out = new LineBatch(stdout, options);
-  const err = new LineBatch(stderr, options);
+  const sizes = { batchBytes: OUTPUT_BATCH_BYTES, ...options };
+  const out = new LineBatch(stdout, sizes);
+  const err = new LineBatch(stderr, sizes);
   const prefixes = new Map<string, Uint8Array>();
+  const prefixOf = (workload: string) => {
+    let prefix = prefixes.get(workload);
+    if (!prefix) prefixes.set(workload, prefix = encoder.encode(`[${workload}] `));
+    return prefix;
+  };
   const write = ({ workload, stream, line, continued }: OutputLine) => {
     if (format === "json") {
       const record = {
@@ -142,11 +191,27 @@ export function createOutputWriter(
     }
     const target = stream === "stdout" ? out : err;
     if (format === "raw") return target.add(line, NEWLINE);
-    let prefix = prefixes.get(workload);
-    if (!prefix) prefixes.set(workload, prefix = encoder.encode(`[${workload}] `));
-    return target.add(prefix, line, NEWLINE);
+    return target.add(prefixOf(workload), line, NEWLINE);
   };
-  return { write, drain: () => Promise.all([out.drain(), err.drain()]).then(() => {}) };
+  const writeLines = (workload: string, stream: "stdout" | "stderr", lines: Uint8Array) => {
+    if (format === "json") {
+      const wrote = forEachLine(
+        lines,
+        (line) => write({ workload, stream, line, continued: false }),
+      );
+      return wrote ?? undefined;
+    }
+    const target = stream === "stdout" ? out : err;
+    if (format === "raw") return target.add(lines);
+    let wait: Promise<void> | undefined;
+    prefixLines(lines, prefixOf(workload), (prefixed) => wait = target.add(prefixed));
+    return wait;
+  };
+  return {
+    write,
+    writeLines,
+    drain: () => Promise.all([out.drain(), err.drain()]).then(() => {}),
+  };
 }
 
 /** Appends relayed lines (with their newline) to a batch, e.g. one feeding a log file. */

@@ -14,9 +14,9 @@ import { aborted, sleep } from "../util/sleep.ts";
 import type { AnchorSource, ResolvedAnchor } from "./anchors.ts";
 import { INITIAL_BACKOFF } from "./backoff.ts";
 import { RotatingLogFile } from "./logfile.ts";
-import { addLine, LineBatch } from "./output.ts";
+import { addLine, LineBatch, type OutputWriter } from "./output.ts";
 import { probeOnce, ProbeState } from "./probes.ts";
-import { relayLines } from "./relay.ts";
+import { forEachLine, type LineBlockHandler, relayLineBlocks } from "./relay.ts";
 import {
   type AttemptOutcome,
   decideRestart,
@@ -37,8 +37,8 @@ export interface RunnerContext {
   readonly stop: AbortSignal;
   /** Reports events to the supervisor's listeners. */
   readonly emit: Emit;
-  /** Receives relayed output. */
-  readonly output?: OutputSink;
+  /** Receives relayed output: a line at a time, or a writer that also takes blocks of lines. */
+  readonly output?: OutputSink | OutputWriter;
   /**
    * Called once when this workload finds the launcher stranded (a `stranded` platform error):
    * the supervisor then stops every workload.
@@ -521,16 +521,10 @@ export class WorkloadRunner {
   }
 
   async #relay(stream: ReadableStream<Uint8Array>, name: "stdout" | "stderr"): Promise<void> {
-    const output = this.#context.output;
-    const logBatch = this.#logFile?.batch;
     try {
-      await relayLines(stream, (line, continued) => {
-        const written = output?.({ workload: this.#name, stream: name, line, continued });
-        const logged = logBatch ? addLine(logBatch, line) : undefined;
-        return written && logged
-          ? Promise.all([written, logged]).then(() => {})
-          : written ?? logged;
-      });
+      // A per-line sink may keep a line's bytes; a writer and the log file copy them.
+      const reuseBuffer = typeof this.#context.output !== "function";
+      await relayLineBlocks(stream, this.#relayHandler(name), { reuseBuffer });
     } catch (error) {
       log.warn("workload {workload}: {stream} relay ended: {message}", {
         workload: this.#name,
@@ -538,6 +532,32 @@ export class WorkloadRunner {
         message: String(error),
       });
     }
+  }
+
+  /**
+   * Where one stream's lines go: the output (a block at a time when it takes blocks, else
+   * line by line) and the workload's log file; the relay waits for both.
+   */
+  #relayHandler(name: "stdout" | "stderr"): LineBlockHandler {
+    const workload = this.#name;
+    const output = this.#context.output;
+    const logBatch = this.#logFile?.batch;
+    const both = (written: void | Promise<void>, logged: Promise<void> | undefined) =>
+      written && logged ? Promise.all([written, logged]).then(() => {}) : written ?? logged;
+    const outputLine = (line: Uint8Array, continued: boolean) =>
+      typeof output === "function"
+        ? output({ workload, stream: name, line, continued })
+        : output?.write({ workload, stream: name, line, continued });
+    return {
+      lines: (block) => {
+        const written = typeof output === "function"
+          ? forEachLine(block, outputLine)
+          : output?.writeLines(workload, name, block);
+        return both(written, logBatch?.add(block));
+      },
+      piece: (line, continued) =>
+        both(outputLine(line, continued), logBatch ? addLine(logBatch, line) : undefined),
+    };
   }
 }
 

@@ -18,6 +18,7 @@ import {
 import type { PlatformBackend } from "../platform/types.ts";
 import { type AnchorContext, anchorSource } from "./anchors.ts";
 import { WorkloadRunner } from "./runner.ts";
+import type { OutputWriter } from "./output.ts";
 import type {
   Emit,
   OutputSink,
@@ -45,9 +46,11 @@ export interface SupervisorOptions {
   readonly podSource?: PodListerWatcher;
   /**
    * Receives relayed child output, in order per stream. Returning a promise makes the relay
-   * wait before reading more of that stream (backpressure onto the child's pipe).
+   * wait before reading more of that stream (backpressure onto the child's pipe). An
+   * {@linkcode OutputWriter} gets whole blocks of lines instead, the fast way for chatty
+   * workloads.
    */
-  readonly output?: OutputSink;
+  readonly output?: OutputSink | OutputWriter;
   /**
    * Program digests recorded by `cplauncher plan --pin`: a workload with an entry runs only a
    * program with that digest, unless its config gives a digest itself.

@@ -9,6 +9,7 @@ import { exitCodeFor } from "../../src/cli/exit_codes.ts";
 import { type Config, parseConfig } from "../../src/config/mod.ts";
 import type { LoadedKubeConfig } from "../../src/kube/mod.ts";
 import {
+  createOutputWriter,
   type OutputLine,
   Supervisor,
   type SupervisorEvents,
@@ -319,6 +320,42 @@ Deno.test("fast: relayed output arrives whole and in order per stream", async ()
     lines.filter((l) => l.stream === stream).map((l) => new TextDecoder().decode(l.line));
   assert.deepEqual(text("stdout"), ["one", "two"]);
   assert.deepEqual(text("stderr"), ["oops"]);
+});
+
+Deno.test("fast: an output writer gets blocks of lines: both workloads' lines arrive whole and prefixed", async () => {
+  const base = config({});
+  const cfg: Config = {
+    ...base,
+    workloads: { a: base.workloads.w, "b-2": base.workloads.w },
+  };
+  const lines = (name: string) => Array.from({ length: 2000 }, (_, i) => `${name} line ${i}`);
+  const platform = new FakePlatform((_n, spec) => ({
+    exitCode: 0,
+    exitAfterMs: 10,
+    stdout: lines(spec.name),
+    stderr: [`${spec.name} warning`],
+  }));
+  const out: string[] = [];
+  const err: string[] = [];
+  const decoder = new TextDecoder();
+  const writer = createOutputWriter(
+    (bytes) => void out.push(decoder.decode(bytes)),
+    (bytes) => void err.push(decoder.decode(bytes)),
+    "text",
+  );
+  const { supervisor } = supervise(cfg, platform, { output: writer });
+  await supervisor.start();
+  await writer.drain();
+  for (const write of out) assert.ok(write.endsWith("\n"), "every write ends at a line end");
+  const written = out.join("").split("\n").slice(0, -1);
+  for (const name of ["a", "b-2"]) {
+    assert.deepEqual(
+      written.filter((l) => l.startsWith(`[${name}] `)),
+      lines(name).map((l) => `[${name}] ${l}`),
+    );
+  }
+  assert.equal(written.length, 4000, "no line without a prefix, none lost");
+  assert.deepEqual(err.join("").split("\n").sort(), ["", "[a] a warning", "[b-2] b-2 warning"]);
 });
 
 Deno.test("fast: a deleted anchor pod moves the workload to the replacement pod's domain", async () => {

@@ -30,6 +30,7 @@ import { PlatformError } from "../errors.ts";
 import type { ExitStatus, LaunchedProcess, LaunchSpec, NetnsDomain } from "../types.ts";
 import { closeFd, openReadOnly, setnsNet } from "./libc.ts";
 import { restore } from "./netns.ts";
+import { widenChildOutputPipes } from "./pipes.ts";
 import { isAlive, processTree } from "./proc.ts";
 import { type PreparedProgram, prepareProgram, resolveProgram } from "./program.ts";
 import { enableSubreaper, ProcessTree, rememberSpawn } from "./tree.ts";
@@ -262,6 +263,8 @@ function spawnInNetns(
     },
   );
 
+  // After the spawn, so the workload is not kept waiting for it.
+  widenChildOutputPipes(pid);
   const status = child.status.then(toExitStatus);
   rememberSpawn(pid, status);
   const wholeTree = spec.waitTree ? new ProcessTree(pid, status) : undefined;

@@ -38,6 +38,8 @@ export const WNOHANG = 1;
 export const LIBC_SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // fcntl is variadic like ioctl; only the integer-argument form is used.
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
   // ioctl is variadic in C; on x86-64/aarch64 passing fixed integer arguments is
   // ABI-compatible with the variadic call for integer-class arguments.
