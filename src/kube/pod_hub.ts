@@ -226,7 +226,13 @@ export class PodWatchHub {
         this.#groups.delete(owner.id);
         this.#unplanned.delete(owner);
       }
-      if (served && served.subscribers.size === 0) await this.#stopWatch(owner, served);
+      if (served && served.subscribers.size === 0) {
+        // Tracked, so close() waits for it even when the caller does not.
+        const stopped = this.#stopWatch(owner, served);
+        this.#stopping.add(stopped);
+        stopped.finally(() => this.#stopping.delete(stopped));
+        await stopped;
+      }
     };
   }
 

@@ -62,6 +62,11 @@ export interface ResolvePodOptions {
   readonly source?: PodListerWatcher;
   /** Pause between reconnection attempts is capped at this. */
   readonly maxBackoffMs?: number;
+  /**
+   * Called once, when the pods seen so far do not answer yet (none matches, none is ready):
+   * the time until one does is idle, and the caller may prepare what comes next.
+   */
+  readonly onWaiting?: (reason: string) => void;
 }
 
 /**
@@ -112,6 +117,7 @@ export async function resolvePodAnchor(
   };
   let claiming = false;
   let pending: readonly AnchorPod[] | undefined;
+  let waitingReported = false;
 
   const evaluate = async (pods: readonly AnchorPod[]): Promise<void> => {
     const result = pickAnchor(pods, spec, { holder, ttlMs, now: Date.now() });
@@ -134,6 +140,10 @@ export async function resolvePodAnchor(
         });
       }
       lastReason = result.reason;
+      if (!waitingReported) {
+        waitingReported = true;
+        options.onWaiting?.(result.reason);
+      }
     } else {
       for (const candidate of result.candidates) {
         if (settled) return;
@@ -252,7 +262,15 @@ export async function resolvePodAnchor(
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
-    await stopWatching();
+    if (options.hub) {
+      // Unsubscribing from a shared watch can stop it, and aborting its request costs a few
+      // milliseconds: do that after the caller has used the answer (the launch that follows
+      // does not wait on any timer), and the hub's close() waits for it.
+      setTimeout(() => void stopWatching().catch(() => {}), 0);
+    } else {
+      // An own watch is stopped before returning, so nothing of this call outlives it.
+      await stopWatching();
+    }
   }
 }
 

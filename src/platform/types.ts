@@ -206,4 +206,11 @@ export interface PlatformBackend {
     child: LaunchedProcess,
     port: number,
   ): Promise<{ inside: boolean; outside: boolean }>;
+  /**
+   * Does the backend's one-time work ahead of the first resolution and launch (loading
+   * system libraries, a first pass over the node's domains, checking helper programs), so
+   * that an anchor becoming ready is answered at full speed. The supervisor calls it while
+   * it waits for an anchor; later calls return the first call's promise. Optional.
+   */
+  warmUp?(): Promise<void>;
 }

@@ -170,6 +170,9 @@ export async function resolveAnchor(
       // resolvePodAnchor enforces the anchor's timeout itself, with a message saying what
       // it saw; the deadline signal would race it with a bare "cancelled".
       ...(signal ? { signal } : {}),
+      // Waiting for the pod is idle time: the first scan and launch cost several times what
+      // later ones do, so they are paid now rather than once the pod is ready.
+      onWaiting: () => setTimeout(() => void context.platform.warmUp?.().catch(() => {}), 0),
     });
   } catch (error) {
     throw new AnchorError("kubernetes", errorText(error));

@@ -55,6 +55,8 @@ export interface LaunchRecord {
 export class FakePlatform implements PlatformBackend {
   readonly os = "linux" as const;
   readonly launches: LaunchRecord[] = [];
+  /** How often the supervisor asked the backend to warm up, and how many launches came first. */
+  readonly warmUps: { readonly launchesBefore: number }[] = [];
   readonly #script: (n: number, spec: LaunchSpec) => ScriptedRun;
   readonly #staticError?: string;
   #nextPid = 1000;
@@ -69,6 +71,11 @@ export class FakePlatform implements PlatformBackend {
   }
 
   readonly #staticStranded?: string;
+
+  warmUp(): Promise<void> {
+    this.warmUps.push({ launchesBefore: this.launches.length });
+    return Promise.resolve();
+  }
 
   resolveAddress(ip: string): Promise<IsolationDomain> {
     return Promise.resolve({ kind: "netns", path: `/fake/netns/${ip}`, inode: inodeOf(ip) });

@@ -330,6 +330,63 @@ Deno.test("resolve: waits until the pod is Ready, then answers with its IP", asy
   assert.equal(source.openWatches, 0, "the watch ends with the resolution");
 });
 
+Deno.test("resolve: onWaiting is called once while no pod answers, and not when one answers at once", async () => {
+  const source = new FakePodSource();
+  const pod = source.upsert(
+    fakePod({ name: "p", ip: "10.1.0.9", ready: false, labels: { app: "x" } }),
+  );
+  const spec = {
+    selector: "app=x",
+    namespace: "default",
+    pick: "exactly-one",
+    timeoutMs: 2000,
+  } as const;
+  const waited: string[] = [];
+  const resolving = resolvePodAnchor(kube, "a", spec, {
+    source,
+    onWaiting: (reason) => waited.push(reason),
+  });
+  await until(() => source.openWatches === 1, "the watch");
+  source.upsert({ ...pod, ready: false, resourceVersion: "2" });
+  source.upsert({ ...pod, phase: "Pending", ready: false, resourceVersion: "3" });
+  source.upsert({ ...pod, ready: true, resourceVersion: "4" });
+  await resolving;
+  assert.equal(waited.length, 1, `called ${waited.length} times`);
+  assert.match(waited[0], /p/);
+  const atOnce: string[] = [];
+  await resolvePodAnchor(kube, "a", spec, {
+    source,
+    onWaiting: (reason) => atOnce.push(reason),
+  });
+  assert.deepEqual(atOnce, [], "a ready pod needs no waiting");
+});
+
+Deno.test("resolve: with a shared hub the answer does not wait for the watch to stop; close() does", async () => {
+  const source = new FakePodSource();
+  source.upsert(fakePod({ name: "p", ip: "10.1.0.9", labels: { app: "x" } }));
+  const hub = new PodWatchHub(source);
+  const resolved = await resolvePodAnchor(
+    kube,
+    "a",
+    { selector: "app=x", namespace: "default", pick: "exactly-one", timeoutMs: 2000 },
+    { hub },
+  );
+  assert.equal(resolved.pod, "p");
+  assert.equal(source.openWatches, 1, "the watch is still open when the answer arrives");
+  await until(() => source.openWatches === 0, "the deferred stop");
+  assert.equal(hub.watchCount, 0);
+  // close() waits for a stop that is under way.
+  const again = resolvePodAnchor(
+    kube,
+    "a",
+    { selector: "app=x", namespace: "default", pick: "exactly-one", timeoutMs: 2000 },
+    { hub },
+  );
+  await again;
+  await hub.close();
+  assert.equal(source.openWatches, 0, "nothing open after close()");
+});
+
 Deno.test("resolve: exactly-one fails at once on two matches, naming both", async () => {
   const source = new FakePodSource();
   source.upsert(fakePod({ name: "one", ip: "10.1.0.1", labels: { app: "x" } }));

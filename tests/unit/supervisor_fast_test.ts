@@ -358,6 +358,31 @@ Deno.test("fast: an output writer gets blocks of lines: both workloads' lines ar
   assert.deepEqual(err.join("").split("\n").sort(), ["", "[a] a warning", "[b-2] b-2 warning"]);
 });
 
+Deno.test("fast: the backend warms up while an anchor waits for its pod, not for a static anchor", async () => {
+  const pods = new FakePodSource();
+  const pod = pods.upsert(
+    fakePod({ name: "anchor-1", ip: "10.9.0.1", ready: false, labels: { app: "albums" } }),
+  );
+  const platform = new FakePlatform(script([{ exitCode: 0, exitAfterMs: 10 }]));
+  const { supervisor } = supervise(
+    config({ restart: { policy: "never" } }, { selector: "app=albums", timeout: "2s" }),
+    platform,
+    { podSource: pods },
+  );
+  const done = supervisor.start();
+  await until(() => platform.warmUps.length === 1, "the warm-up while waiting");
+  assert.deepEqual(platform.warmUps, [{ launchesBefore: 0 }], "before the first launch");
+  pods.upsert({ ...pod, ready: true, resourceVersion: "2" });
+  await done;
+  assert.equal(platform.launches.length, 1);
+  assert.equal(platform.warmUps.length, 1);
+
+  const fixed = new FakePlatform(script([{ exitCode: 0 }]));
+  await supervise(config({ restart: { policy: "never" } }), fixed).supervisor.start();
+  assert.equal(fixed.launches.length, 1);
+  assert.deepEqual(fixed.warmUps, [], "nothing to wait for, nothing to warm");
+});
+
 Deno.test("fast: a deleted anchor pod moves the workload to the replacement pod's domain", async () => {
   const pods = new FakePodSource();
   pods.upsert(fakePod({ name: "anchor-1", ip: "10.9.0.1", labels: { app: "albums" } }));

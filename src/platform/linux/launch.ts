@@ -99,6 +99,36 @@ function findSetpriv(): string | null {
   return setprivPath;
 }
 
+/**
+ * Runs `setpriv --pdeathsig KILL -- setpriv --version` once: checks that this setpriv
+ * supports the parent-death signal (an old util-linux does not, and would fail every launch)
+ * and pays the first spawn's one-time cost before a workload waits on it.
+ */
+export async function checkSetpriv(): Promise<void> {
+  const setpriv = findSetpriv();
+  if (setpriv === null) return;
+  let failure: string | undefined;
+  try {
+    const result = await new Deno.Command(setpriv, {
+      args: ["--pdeathsig", "KILL", "--", setpriv, "--version"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!result.success) failure = new TextDecoder().decode(result.stderr).trim();
+  } catch (error) {
+    failure = String(error);
+  }
+  if (failure !== undefined) {
+    setprivPath = null;
+    log.warn(
+      "{setpriv} --pdeathsig does not work here ({failure}): workloads run without a " +
+        "parent-death signal and may outlive the launcher if it is SIGKILLed",
+      { setpriv, failure: failure.split("\n")[0] },
+    );
+  }
+}
+
 /** Timings of the last launch, for reporting. */
 export interface LaunchTimings {
   /** Microseconds spent with the thread switched into the target namespace. */

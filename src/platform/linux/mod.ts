@@ -20,8 +20,8 @@ import type {
   ResolveOptions,
 } from "../types.ts";
 import { CLONE_NEWNET, closeFd, LibcError, nsType, openReadOnly } from "./libc.ts";
-import { NETNS_RUN_DIR, nsfsDev, waitForAddress } from "./netns.ts";
-import { launchInNetns } from "./launch.ts";
+import { NETNS_RUN_DIR, nsfsDev, scanNamespaces, waitForAddress } from "./netns.ts";
+import { checkSetpriv, launchInNetns } from "./launch.ts";
 import { listeningOn } from "./listening.ts";
 import { inspectProgram } from "./program.ts";
 
@@ -108,10 +108,29 @@ function asNetns(domain: IsolationDomain): NetnsDomain {
   return domain;
 }
 
+/**
+ * The first namespace scan and the first spawn of a process cost several times what later
+ * ones do (loading libc, compiling the code paths, Deno's first child process); one scan,
+ * its result dropped, and the setpriv check pay for both.
+ */
+async function warmUp(): Promise<void> {
+  const t0 = performance.now();
+  try {
+    scanNamespaces();
+  } catch (error) {
+    log.debug("warm-up scan failed: {error}", { error: String(error) });
+  }
+  await checkSetpriv();
+  log.debug("warmed up in {ms} ms", { ms: Math.round((performance.now() - t0) * 100) / 100 });
+}
+
 /** Creates the Linux backend. */
 export function createLinuxBackend(): PlatformBackend {
+  let warmedUp: Promise<void> | undefined;
   return {
     os: "linux",
+
+    warmUp: () => warmedUp ??= warmUp(),
 
     async resolveAddress(ip: string, options?: ResolveOptions): Promise<IsolationDomain> {
       const r = await waitForAddress(ip, options?.signal);

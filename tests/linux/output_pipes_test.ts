@@ -1,9 +1,10 @@
 /**
  * Wider output pipes on Linux: a workload's stdout and stderr pipes are 1 MiB once it is
  * launched (the workload itself reads their size), no other pipe of the launcher changes,
- * and the launcher's own stdout grows when it is a pipe.
+ * and the launcher's own stdout grows when it is a pipe. Also the backend's warm-up (done
+ * once, and launches keep the parent-death signal after it).
  *
- * Needs root (launches through setns). Run: `deno test --allow-all tests/linux/pipes_test.ts`
+ * Needs root (launches through setns). Run: `deno test --allow-all tests/linux/output_pipes_test.ts`
  *
  * @module
  */
@@ -75,4 +76,19 @@ Deno.test("the launcher widens its own stdout when it is a pipe", async () => {
   } finally {
     await Deno.remove(join(script, ".."), { recursive: true });
   }
+});
+
+Deno.test("warm-up: one scan and the setpriv check, once; launches after it keep the parent-death signal", async () => {
+  const fresh = createLinuxBackend();
+  const first = fresh.warmUp!();
+  assert.equal(fresh.warmUp!(), first, "a second call returns the first call's promise");
+  await first;
+  const child = await fresh.launch(domain, {
+    name: "w",
+    command: ["sh", "-c", "exit 3"],
+    env: { PATH: "/usr/bin:/bin" },
+  });
+  await Promise.all([child.stdout.cancel(), child.stderr.cancel()]);
+  assert.equal((await child.status).code, 3);
+  assert.equal((child as unknown as { pdeathsig: boolean }).pdeathsig, true);
 });
