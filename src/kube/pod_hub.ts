@@ -227,8 +227,10 @@ export class PodWatchHub {
         this.#unplanned.delete(owner);
       }
       if (served && served.subscribers.size === 0) {
-        // Tracked, so close() waits for it even when the caller does not.
-        const stopped = this.#stopWatch(owner, served);
+        // Out of the plan and stopped now; its request in flight is aborted a turn later
+        // (that costs a few milliseconds, which the caller, e.g. a launch, should not wait
+        // for). Tracked, so close() waits for it even when the caller does not.
+        const stopped = this.#stopWatch(owner, served, { later: true });
         this.#stopping.add(stopped);
         stopped.finally(() => this.#stopping.delete(stopped));
         await stopped;
@@ -362,8 +364,12 @@ export class PodWatchHub {
     return shared;
   }
 
-  async #stopWatch(group: Group, shared: SharedWatch): Promise<void> {
+  async #stopWatch(
+    group: Group,
+    shared: SharedWatch,
+    options: { readonly later?: boolean } = {},
+  ): Promise<void> {
     if (group.watches.get(shared.key) === shared) group.watches.delete(shared.key);
-    await shared.watch.stop();
+    await shared.watch.stop({ deferAbort: options.later === true });
   }
 }

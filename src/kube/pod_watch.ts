@@ -84,9 +84,14 @@ export class PodSetWatch {
     this.#loop ??= this.#run();
   }
 
-  /** Stops watching and waits for the background loop to end. */
-  async stop(): Promise<void> {
+  /**
+   * Stops watching and waits for the background loop to end. No request starts after this
+   * call; with `deferAbort`, the one in flight is aborted a turn of the event loop later
+   * (aborting costs a few milliseconds that the caller need not wait for).
+   */
+  async stop(options: { readonly deferAbort?: boolean } = {}): Promise<void> {
     this.#stop.abort();
+    if (options.deferAbort) await new Promise((resolve) => setTimeout(resolve, 0));
     this.#request?.abort();
     await this.#loop;
   }

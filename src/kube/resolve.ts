@@ -263,10 +263,9 @@ export async function resolvePodAnchor(
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
     if (options.hub) {
-      // Unsubscribing from a shared watch can stop it, and aborting its request costs a few
-      // milliseconds: do that after the caller has used the answer (the launch that follows
-      // does not wait on any timer), and the hub's close() waits for it.
-      setTimeout(() => void stopWatching().catch(() => {}), 0);
+      // The hub ends a shared watch's request a turn later, after the caller (a launch, which
+      // waits on no timer) has used the answer; its close() waits for that.
+      stopWatching().catch(() => {});
     } else {
       // An own watch is stopped before returning, so nothing of this call outlives it.
       await stopWatching();

@@ -143,7 +143,8 @@ export interface OutputWriter {
   readonly write: (line: OutputLine) => Promise<void> | undefined;
   /**
    * Takes whole lines of one workload's stream, each ending with its newline; a returned
-   * promise asks the relay to wait (backpressure).
+   * promise asks the relay to wait (backpressure). The bytes are lent: the relay reads the
+   * next chunk into the same buffer once the call returned (or its promise settled).
    */
   readonly writeLines: (
     workload: string,

@@ -121,9 +121,7 @@ Deno.test({
         },
         pods: 1,
       }]);
-      // Followed afterwards (as the supervisor follows a resolved anchor): the watch too. The
-      // resolution's watch winds down only after the caller used the answer, so following
-      // at once reuses it: no second list.
+      // Followed afterwards (as the supervisor follows a resolved anchor): the watch too.
       let seen: string[] = [];
       const stop = hub.subscribe(ns, "app=anchor", {
         onChange: (pods) => seen = pods.map((p) => p.name),
@@ -132,7 +130,7 @@ Deno.test({
       await until(() => source.watches.length === 1, "the watch");
       assert.deepEqual(seen, ["anchor-0"]);
       assert.deepEqual(source.watches.map(filters), [`${ns}|app=anchor|spec.nodeName=node-a`]);
-      assert.deepEqual(source.lists.map((l) => l.pods), [1]);
+      assert.deepEqual(source.lists.map((l) => l.pods), [1, 1]);
       await stop();
     } finally {
       await hub.close();

@@ -361,30 +361,34 @@ Deno.test("resolve: onWaiting is called once while no pod answers, and not when 
   assert.deepEqual(atOnce, [], "a ready pod needs no waiting");
 });
 
-Deno.test("resolve: with a shared hub the answer does not wait for the watch to stop; close() does", async () => {
-  const source = new FakePodSource();
-  source.upsert(fakePod({ name: "p", ip: "10.1.0.9", labels: { app: "x" } }));
-  const hub = new PodWatchHub(source);
-  const resolved = await resolvePodAnchor(
-    kube,
-    "a",
-    { selector: "app=x", namespace: "default", pick: "exactly-one", timeoutMs: 2000 },
-    { hub },
-  );
-  assert.equal(resolved.pod, "p");
-  assert.equal(source.openWatches, 1, "the watch is still open when the answer arrives");
-  await until(() => source.openWatches === 0, "the deferred stop");
-  assert.equal(hub.watchCount, 0);
-  // close() waits for a stop that is under way.
-  const again = resolvePodAnchor(
-    kube,
-    "a",
-    { selector: "app=x", namespace: "default", pick: "exactly-one", timeoutMs: 2000 },
-    { hub },
-  );
-  await again;
-  await hub.close();
-  assert.equal(source.openWatches, 0, "nothing open after close()");
+Deno.test("resolve: with a shared hub the answer does not wait for the watch's request to end; close() does", async () => {
+  const spec = {
+    selector: "app=x",
+    namespace: "default",
+    pick: "exactly-one",
+    timeoutMs: 2000,
+  } as const;
+  for (const closeAtOnce of [false, true]) {
+    const source = new FakePodSource();
+    const pod = source.upsert(
+      fakePod({ name: "p", ip: "10.1.0.9", ready: false, labels: { app: "x" } }),
+    );
+    const hub = new PodWatchHub(source);
+    const resolving = resolvePodAnchor(kube, "a", spec, { hub });
+    await until(() => source.openWatches === 1, "the watch request");
+    source.upsert({ ...pod, ready: true, resourceVersion: "2" });
+    const resolved = await resolving;
+    assert.equal(resolved.pod, "p");
+    assert.equal(hub.watchCount, 0, "the watch is out of the hub's plan at once");
+    assert.equal(source.openWatches, 1, "its request is still open when the answer arrives");
+    if (closeAtOnce) {
+      await hub.close();
+      assert.equal(source.openWatches, 0, "close() waited for the request to end");
+    } else {
+      await until(() => source.openWatches === 0, "the request ended a turn later");
+      await hub.close();
+    }
+  }
 });
 
 Deno.test("resolve: exactly-one fails at once on two matches, naming both", async () => {
