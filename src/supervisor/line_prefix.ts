@@ -40,6 +40,14 @@ interface PrefixKernel {
   readonly produced: () => number;
 }
 
+/**
+ * Blocks smaller than this go through the JavaScript loop until the WebAssembly one is
+ * loaded: instantiating WebAssembly costs ~4 MB of resident memory, which a launcher whose
+ * workloads log a few lines now and then should not pay. A read of this size means a chatty
+ * workload.
+ */
+export const WASM_MIN_BLOCK = 4096;
+
 let kernel: PrefixKernel | null | undefined;
 
 function decodeBase64(text: string): Uint8Array {
@@ -74,15 +82,23 @@ function loadKernel(): PrefixKernel | null {
   return kernel;
 }
 
-/** Whether the WebAssembly loop is in use here (for the launcher's diagnostics and tests). */
+/** Whether WebAssembly SIMD works in this runtime (loads the loop if it was not yet). */
 export function usesWasm(): boolean {
   return loadKernel() !== null;
+}
+
+/** Whether the WebAssembly loop has been loaded (without loading it). */
+export function loadedWasm(): boolean {
+  return kernel !== undefined && kernel !== null;
 }
 
 /**
  * Writes `prefix` + line for every line of `block` to `sink`. `block` starts at a line start;
  * its lines end with a newline, except perhaps the last, which is passed on as it is.
  * Output pieces end at line boundaries, so another writer's line never lands inside one.
+ * `options.wasm`: true or false forces the WebAssembly or the JavaScript loop (tests);
+ * by default the WebAssembly loop is loaded by the first block of
+ * {@linkcode WASM_MIN_BLOCK} bytes and used from then on.
  */
 export function prefixLines(
   block: Uint8Array,
@@ -90,7 +106,8 @@ export function prefixLines(
   sink: PrefixedSink,
   options: { readonly wasm?: boolean } = {},
 ): void {
-  const wasm = options.wasm === false || prefix.length > PREFIX_MAX ? null : loadKernel();
+  const wanted = options.wasm ?? (kernel !== undefined || block.length >= WASM_MIN_BLOCK);
+  const wasm = !wanted || prefix.length > PREFIX_MAX ? null : loadKernel();
   if (!wasm) {
     sink(prefixLinesJs(block, prefix));
     return;

@@ -109,3 +109,23 @@ Deno.test("line prefix: the committed binary is what line_prefix.wat assembles t
   const committed = Uint8Array.from(atob(LINE_PREFIX_WASM), (c) => c.charCodeAt(0));
   assert.deepEqual(committed, assembled, "run `deno task build:wasm` after editing the .wat");
 });
+
+Deno.test("line prefix: small blocks do not load WebAssembly; the first large one does", async () => {
+  // A fresh module instance, so this test sees the loader's initial state.
+  const url = new URL("../../src/supervisor/line_prefix.ts", import.meta.url);
+  const fresh: typeof import("../../src/supervisor/line_prefix.ts") = await import(
+    `${url.href}?fresh=${Date.now()}`
+  );
+  const prefix = encoder.encode("[w] ");
+  const small = encoder.encode("one\ntwo\n");
+  const out: Uint8Array[] = [];
+  fresh.prefixLines(small, prefix, (bytes) => out.push(bytes.slice()));
+  assert.equal(fresh.loadedWasm(), false, "a small block stays in JavaScript");
+  const large = encoder.encode("x".repeat(99) + "\n").slice();
+  const block = new Uint8Array(large.length * 50);
+  for (let i = 0; i < 50; i++) block.set(large, i * large.length);
+  assert.ok(block.length >= fresh.WASM_MIN_BLOCK);
+  fresh.prefixLines(block, prefix, (bytes) => out.push(bytes.slice()));
+  assert.equal(fresh.loadedWasm(), true, "a large block loads the WebAssembly loop");
+  assert.equal(new TextDecoder().decode(out[0]), "[w] one\n[w] two\n");
+});
