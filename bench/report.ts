@@ -125,7 +125,7 @@ function note(goal: Goal, runs: Runs): string {
         : "";
       const warm = ` While it waits for the pod, the launcher pays its one-time costs (the ` +
         `first namespace scan and the first spawn, ~8 ms together when paid after the status ` +
-        `write), and it stops its watch of the anchor only after the launch.`;
+        `write), and it ends its watch request for the anchor only after the launch.`;
       return goal.met
         ? `Met. ${launcherOnly}${warm} ${common}${light}`
         : `Missed: the ratio is diluted by a cost both arms share. ${common} ${launcherOnly}${light}${contention}`;
