@@ -71,6 +71,9 @@ const PICK_UNIT: TestRun = {
   files: ["tests/unit/pick_test.ts", "tests/unit/pod_discovery_test.ts"],
 };
 const RELAY: TestRun = { files: ["tests/unit/supervisor_parts_test.ts"], filter: "relay" };
+const RELAY_BLOCKS: TestRun = { files: ["tests/unit/relay_test.ts"] };
+const LINE_PREFIX: TestRun = { files: ["tests/unit/line_prefix_test.ts"] };
+const OUTPUT_PIPES: TestRun = { files: ["tests/linux/output_pipes_test.ts"] };
 const OUTPUT: TestRun = { files: ["tests/unit/output_test.ts"] };
 const CLAIM_APISERVER: TestRun = { files: ["tests/kube_discovery/claim_test.ts"] };
 const PLACEMENT: TestRun = { files: ["tests/linux/placement_test.ts"] };
@@ -533,37 +536,93 @@ const CATALOGUE: readonly Mutant[] = [
   {
     id: "L1",
     file: "src/supervisor/relay.ts",
-    edits: one("  if (carry.length > 0) await onLine(carry, false);", ""),
+    edits: one("  if (carry.length > 0) await handler.piece(carry, false);", ""),
     bug: "a last line without a newline is dropped",
     promise: README.relay,
-    runs: [RELAY, promises("log-format json")],
+    runs: [RELAY, RELAY_BLOCKS, promises("log-format json")],
   },
   {
     id: "L2",
     file: "src/supervisor/relay.ts",
     edits: one(
-      "let data = carry.length > 0 ? concat(carry, chunk) : chunk;",
-      "let data = chunk;",
+      "handler.lines(concat(carry, chunk.subarray(0, newline + 1)))",
+      "handler.lines(chunk.subarray(0, newline + 1))",
     ),
     bug: "a line split across two reads loses its first part",
     promise: README.relay,
-    runs: [RELAY],
+    runs: [RELAY, RELAY_BLOCKS],
   },
   {
     id: "L3",
     file: "src/supervisor/relay.ts",
-    edits: one("while (data.length >= maxLine) {", "while (false) {"),
+    edits: one("while (rest.length >= maxLine) {", "while (false) {"),
     bug: "over-long lines are buffered without bound",
     promise: README.relay,
-    runs: [RELAY],
+    runs: [RELAY, RELAY_BLOCKS],
   },
   {
     id: "L4",
     file: "src/supervisor/relay.ts",
-    edits: one("if (pending) await pending;", ""),
+    edits: one(
+      "if (pending) await pending; // only asynchronous handlers cost a turn of the event loop",
+      "",
+    ),
     bug: "the relay keeps reading while the writer is behind",
     promise: README.backpressure,
     runs: [RELAY],
+  },
+  {
+    id: "L5",
+    file: "src/supervisor/relay.ts",
+    edits: one("value.length === size && size < BUSY_READ_BYTES", "false"),
+    bug: "a chatty child is read in 64 KiB steps however much its pipe holds",
+    runs: [RELAY_BLOCKS],
+  },
+  {
+    id: "L6",
+    file: "src/supervisor/runner.ts",
+    edits: one(
+      'const reuseBuffer = typeof this.#context.output !== "function";',
+      "const reuseBuffer = true;",
+    ),
+    bug: "a per-line output function's lines are overwritten by later reads",
+    promise: README.relay,
+    runs: [FAST_SUPERVISOR],
+  },
+  {
+    id: "L7",
+    file: "src/supervisor/line_prefix.ts",
+    edits: one("      end = lastNewline + 1;", "      end = lastNewline;"),
+    bug: "a large block is cut before a newline: a line loses its end or gets two prefixes",
+    promise: README.relay,
+    runs: [LINE_PREFIX],
+  },
+  {
+    id: "L8",
+    file: "src/platform/linux/launch.ts",
+    edits: one("  widenChildOutputPipes(pid);\n", ""),
+    bug: "workload output pipes stay at 64 KiB",
+    runs: [OUTPUT_PIPES],
+  },
+  {
+    id: "L9",
+    file: "src/supervisor/anchors.ts",
+    edits: one(
+      "onWaiting: () => setTimeout(() => void context.platform.warmUp?.().catch(() => {}), 0),",
+      "",
+    ),
+    bug: "the first scan and spawn are paid after the anchor became ready",
+    runs: [FAST_SUPERVISOR],
+  },
+  {
+    id: "L10",
+    file: "src/kube/pod_hub.ts",
+    edits: one(
+      "await shared.watch.stop({ deferAbort: options.later === true });",
+      "await shared.watch.stop();",
+    ),
+    bug: "a resolution waits for its watch request to be aborted before the launch",
+    runs: [PICK_UNIT],
   },
   {
     id: "O1",

@@ -196,9 +196,11 @@ function lineStream(lines: readonly string[]): {
   stream: ReadableStream<Uint8Array>;
   close: () => void;
 } {
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let controller!: ReadableByteStreamController;
   let closed = false;
-  const stream = new ReadableStream<Uint8Array>({
+  // A byte stream, like a real child's pipe: the relay may read it into its own buffer.
+  const stream = new ReadableStream({
+    type: "bytes",
     start(c) {
       controller = c;
       const encoder = new TextEncoder();
@@ -206,11 +208,13 @@ function lineStream(lines: readonly string[]): {
     },
   });
   return {
-    stream,
+    stream: stream as ReadableStream<Uint8Array>,
     close: () => {
       if (closed) return;
       closed = true;
       controller.close();
+      // A read into the reader's own buffer that is waiting ends with zero bytes.
+      controller.byobRequest?.respond(0);
     },
   };
 }

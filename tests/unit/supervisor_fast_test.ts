@@ -322,6 +322,16 @@ Deno.test("fast: relayed output arrives whole and in order per stream", async ()
   assert.deepEqual(text("stderr"), ["oops"]);
 });
 
+Deno.test("fast: a per-line output function may keep the bytes it was given", async () => {
+  const kept: Uint8Array[] = [];
+  const expected = Array.from({ length: 3000 }, (_, i) => `line ${i} of a chatty workload`);
+  const platform = new FakePlatform(script([{ exitCode: 0, exitAfterMs: 10, stdout: expected }]));
+  // Keeps each line as given, without copying: later reads must not overwrite it.
+  const { supervisor } = supervise(config({}), platform, { output: (l) => void kept.push(l.line) });
+  await supervisor.start();
+  assert.deepEqual(kept.map((line) => new TextDecoder().decode(line)), expected);
+});
+
 Deno.test("fast: an output writer gets blocks of lines: both workloads' lines arrive whole and prefixed", async () => {
   const base = config({});
   const cfg: Config = {
