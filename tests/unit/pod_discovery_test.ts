@@ -330,19 +330,21 @@ Deno.test("resolve: waits until the pod is Ready, then answers with its IP", asy
   assert.equal(source.openWatches, 0, "the watch ends with the resolution");
 });
 
+/** The anchor of the resolution tests below: one pod labelled app=x. */
+const appX = {
+  selector: "app=x",
+  namespace: "default",
+  pick: "exactly-one",
+  timeoutMs: 2000,
+} as const;
+
 Deno.test("resolve: onWaiting is called once while no pod answers, and not when one answers at once", async () => {
   const source = new FakePodSource();
   const pod = source.upsert(
     fakePod({ name: "p", ip: "10.1.0.9", ready: false, labels: { app: "x" } }),
   );
-  const spec = {
-    selector: "app=x",
-    namespace: "default",
-    pick: "exactly-one",
-    timeoutMs: 2000,
-  } as const;
   const waited: string[] = [];
-  const resolving = resolvePodAnchor(kube, "a", spec, {
+  const resolving = resolvePodAnchor(kube, "a", appX, {
     source,
     onWaiting: (reason) => waited.push(reason),
   });
@@ -354,7 +356,7 @@ Deno.test("resolve: onWaiting is called once while no pod answers, and not when 
   assert.equal(waited.length, 1, `called ${waited.length} times`);
   assert.match(waited[0], /p/);
   const atOnce: string[] = [];
-  await resolvePodAnchor(kube, "a", spec, {
+  await resolvePodAnchor(kube, "a", appX, {
     source,
     onWaiting: (reason) => atOnce.push(reason),
   });
@@ -362,19 +364,13 @@ Deno.test("resolve: onWaiting is called once while no pod answers, and not when 
 });
 
 Deno.test("resolve: with a shared hub the answer does not wait for the watch's request to end; close() does", async () => {
-  const spec = {
-    selector: "app=x",
-    namespace: "default",
-    pick: "exactly-one",
-    timeoutMs: 2000,
-  } as const;
   for (const closeAtOnce of [false, true]) {
     const source = new FakePodSource();
     const pod = source.upsert(
       fakePod({ name: "p", ip: "10.1.0.9", ready: false, labels: { app: "x" } }),
     );
     const hub = new PodWatchHub(source);
-    const resolving = resolvePodAnchor(kube, "a", spec, { hub });
+    const resolving = resolvePodAnchor(kube, "a", appX, { hub });
     await until(() => source.openWatches === 1, "the watch request");
     source.upsert({ ...pod, ready: true, resourceVersion: "2" });
     const resolved = await resolving;
