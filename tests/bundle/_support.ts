@@ -32,6 +32,14 @@ function outsideDir(): Promise<string> {
   return outside;
 }
 
+/**
+ * Where the bundled `exec` runs keep their launcher log files: the scratch directory, not the
+ * machine's /var/log/cplauncher.
+ */
+export async function launcherLogDir(): Promise<string> {
+  return join(await outsideDir(), "launcher-logs");
+}
+
 /** The command line that runs the bundled CLI (before its own arguments). */
 export async function bundledArgv(): Promise<string[]> {
   const { cli } = await bundle();

@@ -15,7 +15,7 @@ import {
   sharedAlbumsScenario,
   waitForHttp,
 } from "../support/albums_scenario.ts";
-import { type BundledLauncher, runBundled, startBundled } from "./_support.ts";
+import { type BundledLauncher, launcherLogDir, runBundled, startBundled } from "./_support.ts";
 
 const setUp = sharedAlbumsScenario({ anchors: 3, prefix: "cplbu" });
 
@@ -65,6 +65,8 @@ Deno.test({
     const kubeconfig = await tokenKubeconfig(s, "bundle-exec", ["get", "list", "watch"]);
     const run = await runBundled([
       "exec",
+      "--log-dir",
+      await launcherLogDir(),
       "--label",
       `anchor=${anchor.pod}`,
       "--namespace",
@@ -92,6 +94,8 @@ Deno.test({
     const anchor = s.anchors[1];
     const run = await runBundled([
       "exec",
+      "--log-dir",
+      await launcherLogDir(),
       "--label",
       `anchor=${anchor.pod}`,
       "--namespace",
@@ -127,6 +131,8 @@ Deno.test({
       "--log-level",
       "debug",
       "exec",
+      "--log-dir",
+      await launcherLogDir(),
       "--label",
       `anchor=${anchor.pod}`,
       "--namespace",

@@ -148,6 +148,8 @@ Deno.test({
     const launcher = startLauncher(
       [
         "exec",
+        "-log-dir",
+        `${s.dir}/launcher-logs`,
         "-label",
         `anchor=${anchor.pod}`,
         "-namespace",
