@@ -160,7 +160,7 @@ export class PodWatchHub {
   readonly #maxSelectorWatches: number;
   readonly #groups = new Map<string, Group>();
   readonly #unplanned = new Set<Group>();
-  /** Watches a plan replaced, until they have stopped (so close() waits for them too). */
+  /** Watches being stopped (replaced by a plan, or left by their last subscriber). */
   readonly #stopping = new Set<Promise<void>>();
   #planTimer?: ReturnType<typeof setTimeout>;
 
@@ -229,11 +229,8 @@ export class PodWatchHub {
       if (served && served.subscribers.size === 0) {
         // Out of the plan and stopped now; its request in flight is aborted a turn later
         // (that costs a few milliseconds, which the caller, e.g. a launch, should not wait
-        // for). Tracked, so close() waits for it even when the caller does not.
-        const stopped = this.#stopWatch(owner, served, { later: true });
-        this.#stopping.add(stopped);
-        stopped.finally(() => this.#stopping.delete(stopped));
-        await stopped;
+        // for).
+        await this.#stopWatch(owner, served, { later: true });
       }
     };
   }
@@ -293,11 +290,7 @@ export class PodWatchHub {
       this.#attach(subscription, group.watches.get(key) ?? this.#startWatch(group, key));
     }
     for (const shared of group.watches.values()) {
-      if (shared.subscribers.size === 0) {
-        const stopped = this.#stopWatch(group, shared);
-        this.#stopping.add(stopped);
-        stopped.finally(() => this.#stopping.delete(stopped));
-      }
+      if (shared.subscribers.size === 0) void this.#stopWatch(group, shared);
     }
   }
 
@@ -364,12 +357,19 @@ export class PodWatchHub {
     return shared;
   }
 
-  async #stopWatch(
+  /**
+   * Takes `shared` out of the plan and stops it. The stop is tracked, so close() waits for it
+   * even when the caller does not.
+   */
+  #stopWatch(
     group: Group,
     shared: SharedWatch,
     options: { readonly later?: boolean } = {},
   ): Promise<void> {
     if (group.watches.get(shared.key) === shared) group.watches.delete(shared.key);
-    await shared.watch.stop({ deferAbort: options.later === true });
+    const stopped = shared.watch.stop({ deferAbort: options.later === true });
+    this.#stopping.add(stopped);
+    stopped.finally(() => this.#stopping.delete(stopped));
+    return stopped;
   }
 }

@@ -196,11 +196,7 @@ export function createOutputWriter(
   };
   const writeLines = (workload: string, stream: "stdout" | "stderr", lines: Uint8Array) => {
     if (format === "json") {
-      const wrote = forEachLine(
-        lines,
-        (line) => write({ workload, stream, line, continued: false }),
-      );
-      return wrote ?? undefined;
+      return forEachLine(lines, (line) => write({ workload, stream, line, continued: false }));
     }
     const target = stream === "stdout" ? out : err;
     if (format === "raw") return target.add(lines);

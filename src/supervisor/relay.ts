@@ -128,11 +128,11 @@ async function* chunks(
 export function forEachLine(
   block: Uint8Array,
   onLine: LineHandler,
-): void | Promise<void> {
+): Promise<void> | undefined {
   let start = 0;
   for (;;) {
     const newline = block.indexOf(0x0a, start);
-    if (newline === -1) return;
+    if (newline === -1) return undefined;
     const pending = onLine(block.subarray(start, newline), false);
     start = newline + 1;
     if (pending) return pending.then(() => forEachLine(block.subarray(start), onLine));
