@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { type BuildResult, CLI_ENTRY, ensureBuilt } from "../../scripts/bundle.ts";
+import { collectOutput, type LauncherProcess } from "../support/process_output.ts";
 
 let built: Promise<BuildResult> | undefined;
 
@@ -53,35 +54,34 @@ export interface BundledRun {
   readonly stderr: string;
 }
 
-/** Runs the bundled CLI with `args` to its end. */
-export async function runBundled(
+/** The bundled CLI with `args`, run from outside the repository with its output piped. */
+async function bundledCommand(
   args: readonly string[],
-  env: Record<string, string> = {},
-): Promise<BundledRun> {
+  env: Record<string, string>,
+): Promise<Deno.Command> {
   const [program, ...rest] = await bundledArgv();
-  const output = await new Deno.Command(program, {
+  return new Deno.Command(program, {
     args: [...rest, ...args],
     cwd: await outsideDir(),
     env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+}
+
+/** Runs the bundled CLI with `args` to its end. */
+export async function runBundled(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<BundledRun> {
+  const output = await (await bundledCommand(args, env)).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code: output.code, stdout: text(output.stdout), stderr: text(output.stderr) };
 }
 
 /** A running bundled launcher with its output collected. */
-export interface BundledLauncher {
-  readonly process: Deno.ChildProcess;
-  /** Everything written to stdout so far. */
-  stdout(): string;
-  /** Everything written to stderr so far. */
-  stderr(): string;
-  /** Waits until `pattern` appears in stderr+stdout (throws after `ms` or at exit). */
-  waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
-  /** Settles once the process ended and its output was read. */
-  readonly status: Promise<Deno.CommandStatus>;
+export interface BundledLauncher extends LauncherProcess {
   /** SIGKILLs it if it still runs and waits for it. */
   kill(): Promise<void>;
 }
@@ -91,52 +91,14 @@ export async function startBundled(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<BundledLauncher> {
-  const [program, ...rest] = await bundledArgv();
-  const process = new Deno.Command(program, {
-    args: [...rest, ...args],
-    cwd: await outsideDir(),
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  let err = "";
-  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) add(decoder.decode(chunk, { stream: true }));
-  };
-  const status = Promise.all([
-    pump(process.stdout, (s) => out += s),
-    pump(process.stderr, (s) => err += s),
-  ]).then(() => process.status);
-  let ended = false;
-  status.then(() => ended = true);
+  const launcher = collectOutput((await bundledCommand(args, env)).spawn());
   return {
-    process,
-    stdout: () => out,
-    stderr: () => err,
-    status,
-    async waitFor(pattern, ms = 30_000) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const match = (err + out).match(pattern);
-        if (match) return match;
-        if (ended || Date.now() > deadline) {
-          throw new Error(
-            `launcher output never matched ${pattern}${
-              ended ? " (it exited)" : ""
-            }:\n${err}\n${out}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
+    ...launcher,
     async kill() {
       try {
-        process.kill("SIGKILL");
+        launcher.process.kill("SIGKILL");
       } catch { /* already ended */ }
-      await status;
+      await launcher.status;
     },
   };
 }

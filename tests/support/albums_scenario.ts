@@ -11,6 +11,9 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { type KubeCluster, startKubeCluster } from "./kube_cluster.ts";
 import { createTestNetwork, type TestHost, type TestNetwork } from "./netns.ts";
+import { collectOutput, type LauncherProcess } from "./process_output.ts";
+
+export type { LauncherProcess } from "./process_output.ts";
 
 /** Repository root. */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -213,63 +216,17 @@ export function albumsCommand(port = 8080): string[] {
   ];
 }
 
-/** A running `cplauncher` process with its output collected. */
-export interface LauncherProcess {
-  readonly process: Deno.ChildProcess;
-  /** Everything written to stdout / stderr so far. */
-  stdout(): string;
-  stderr(): string;
-  /** Waits until `pattern` appears in stderr+stdout (or throws after `ms`). */
-  waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
-  /** Exit code once ended. */
-  readonly status: Promise<Deno.CommandStatus>;
-}
-
 /** Starts `cplauncher ARGS` (from source) as a separate process. */
 export function startLauncher(args: string[], env: Record<string, string> = {}): LauncherProcess {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(ROOT, "src/main.ts"), ...args],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-    env,
-  }).spawn();
-  let out = "";
-  let err = "";
-  const decoder = () => new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
-    const d = decoder();
-    for await (const chunk of stream) add(d.decode(chunk, { stream: true }));
-  };
-  const pumps = Promise.all([
-    pump(process.stdout, (s) => out += s),
-    pump(process.stderr, (s) => err += s),
-  ]);
-  const status = pumps.then(() => process.status);
-  return {
-    process,
-    stdout: () => out,
-    stderr: () => err,
-    status,
-    async waitFor(pattern, ms = 30_000) {
-      const deadline = Date.now() + ms;
-      let ended = false;
-      status.then(() => ended = true);
-      while (Date.now() < deadline) {
-        const match = (err + out).match(pattern);
-        if (match) return match;
-        if (ended) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const match = (err + out).match(pattern);
-      if (match) return match;
-      throw new Error(
-        `launcher output never matched ${pattern}${
-          ended ? " (launcher exited)" : ""
-        }:\n${err}\n${out}`,
-      );
-    },
-  };
+  return collectOutput(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", join(ROOT, "src/main.ts"), ...args],
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+      env,
+    }).spawn(),
+  );
 }
 
 /** Polls `curl` from the client until it answers 200 or `ms` pass. */
