@@ -58,7 +58,12 @@ export function widenChildOutputPipes(pid: number): number {
 
 /** Widens the launcher's own stdout and stderr where they are pipes. */
 export function widenOwnOutputPipes(): void {
-  for (const fd of [1, 2]) {
-    if (pipeOf(`/proc/self/fd/${fd}`)) widenPipe(fd);
+  try {
+    for (const fd of [1, 2]) {
+      if (pipeOf(`/proc/self/fd/${fd}`)) widenPipe(fd);
+    }
+  } catch (error) {
+    // No libc to call (a host without glibc): the pipes keep their size.
+    log.debug("own output pipes not widened: {error}", { error: String(error) });
   }
 }
